@@ -1,0 +1,250 @@
+"""`python -m core ...`: the command-line contract of design.md.
+
+Exit codes: 0 ok, 2 usage, 3 unreadable or invalid input, 4 model missing or failing its
+integrity check. Errors are one line on stderr; `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import MammoError, UsageError
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+def cmd_read(args: argparse.Namespace) -> int:
+    from .io import read_image
+
+    m = read_image(args.file)
+    meta = m.meta.to_dict()
+    if args.json:
+        _print_json(meta)
+    else:
+        for k, v in meta.items():
+            print(f"{k:20s} {v}")
+    return 0
+
+
+def _records_table(records) -> list[dict[str, Any]]:
+    return [{"image_id": r.image_id, "patient_id": r.patient_id, "side": r.side, "view": r.view, "label": r.label, "abnormality": r.abnormality, "lesions": [{"kind": l.kind, "severity": l.severity, "center": l.center, "radius": l.radius} for l in r.lesions], "density": r.density, "split": r.split} for r in records]
+
+
+def _print_records(records, as_json: bool) -> None:
+    from .datasets import label_counts
+
+    rows = _records_table(records)
+    if as_json:
+        _print_json({"count": len(rows), "labels": label_counts(records), "records": rows})
+        return
+    print(f"{'image_id':34s} {'patient':14s} side view label      abnormality        lesions")
+    for r in rows:
+        print(f"{r['image_id']:34s} {r['patient_id']:14s} {str(r['side']):4s} {str(r['view']):4s} {r['label']:10s} {str(r['abnormality']):18s} {len(r['lesions'])}")
+    print(f"{len(rows)} images: " + ", ".join(f"{k} {v}" for k, v in label_counts(records).items()))
+
+
+def cmd_samples(args: argparse.Namespace) -> int:
+    from .datasets import load_dataset
+
+    _print_records(load_dataset("sample"), args.json)
+    return 0
+
+
+def cmd_dataset(args: argparse.Namespace) -> int:
+    from .datasets import load_dataset
+
+    if args.dataset != "sample" and not args.data:
+        raise UsageError(f"--data DIR is required for --dataset {args.dataset}")
+    _print_records(load_dataset(args.dataset, args.data), args.json)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .leaderboard import leaderboard
+
+    table = leaderboard(args.models_dir)
+    if args.json:
+        _print_json(table.to_dict(orient="records"))
+    elif table.empty:
+        print("no models found")
+    else:
+        print(table[["model", "task", "framework", "seed", "backbone", "roc_auc", "shipped"]].to_string(index=False))
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from .leaderboard import leaderboard
+
+    table = leaderboard(args.models_dir)
+    if args.format == "md":
+        print(table.to_markdown(index=False) if _has_tabulate() else table.to_string(index=False))
+    elif args.format == "csv":
+        print(table.to_csv(index=False), end="")
+    else:
+        _print_json(table.to_dict(orient="records"))
+    return 0
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401
+
+        return True
+    except ImportError:
+        return False
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import load_recipe, smoke_recipe, train
+
+    recipe = load_recipe(args.recipe)
+    if args.smoke:
+        recipe = smoke_recipe(recipe)
+    if recipe["task"] == "hierarchy":
+        from .hierarchy_build import build_hierarchy
+
+        folder = build_hierarchy(recipe, data_dir=args.data, models_dir=args.models_dir)
+    else:
+        folder = train(recipe, data_dir=args.data, models_dir=args.models_dir, resume=not args.restart)
+    print(f"wrote {folder}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .datasets import load_dataset
+    from .evaluate import evaluate_predictions
+    from .models import registry
+    from .predict_records import predict_records
+    from .splits import split_patients
+
+    model = registry.load(args.model, args.models_dir)
+    card = model.card
+    records = load_dataset(args.dataset, args.data)
+    if args.split == "all":
+        assignment = {r.image_id: "all" for r in records}
+    else:
+        split_seed = int(card.get("data", {}).get("split_seed", 0))
+        assignment = split_patients(records, seed=split_seed)
+        records = [r for r in records if assignment[r.image_id] == args.split]
+    pred = predict_records(model, records, assignment, progress=not args.json)
+    classes = list(model.classes)
+    if len(classes) > 2 and "pred" not in pred:
+        pred["pred"] = [classes[i] for i in pred[[f"p_{c}" for c in classes]].to_numpy().argmax(1)]
+    threshold = card.get("threshold") if card.get("threshold") is not None else (card.get("test") or {}).get("threshold")
+    if len(classes) == 2 and threshold is not None:
+        pred["pred"] = [classes[1] if p >= threshold else classes[0] for p in pred[f"p_{classes[1]}"]]
+    result = evaluate_predictions(pred, classes, args.split, threshold=threshold, n_boot=args.bootstrap)
+    card_metrics = (card.get("test") or {}).get("metrics", {}) if args.split == "test" else {}
+    if args.json:
+        _print_json({"model": args.model, **result, "card_test_metrics": card_metrics})
+        return 0
+    print(f"{args.model} on {args.dataset} ({args.split}): {result['n_images']} images, {result['n_patients']} patients, threshold {result['threshold']}")
+    for k, m in result["metrics"].items():
+        ref = card_metrics.get(k, {}).get("value")
+        same = "" if ref is None else ("  = card" if abs(ref - m["value"]) < 1e-3 else f"  (card {ref:.4f})")
+        print(f"  {k:18s} {m['value']:.4f}  95% CI {m['ci95'][0]:.3f}–{m['ci95'][1]:.3f}{same}")
+    print(f"  confusion ({', '.join(result['confusion_labels'])}): {result['confusion']}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .errors import MammoError as _ME
+    from .io import read_image
+    from .models import registry
+
+    names = [c["name"] for c in registry.discover(args.models_dir) if registry.weights_available(c)] if args.model == "all" else [args.model]
+    models = [registry.load(n, args.models_dir) for n in names]
+    out, failed = [], 0
+    for f in args.files:
+        try:
+            image = read_image(f)
+        except _ME as exc:
+            print(f"{f}: {exc}", file=sys.stderr)
+            failed = exc.exit_code
+            continue
+        for m in models:
+            p = m.predict_proba([image])[0]
+            row = {"file": str(f), "model": m.name, "task": m.task, "probabilities": {c: round(float(v), 4) for c, v in zip(m.classes, p)}}
+            if getattr(m, "input", "whole") == "patch":
+                row["note"] = "patch model: no lesion location given, looked at the breast centre"
+            out.append(row)
+    if args.json:
+        _print_json(out)
+    else:
+        for r in out:
+            probs = "  ".join(f"{c} {v:.3f}" for c, v in r["probabilities"].items())
+            print(f"{Path(r['file']).name:28s} {r['model']:34s} {probs}")
+    return failed
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m core", description="Mammography workbench: read images, list datasets, train, evaluate and compare models.")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.add_argument("--models-dir", default=None, help="model folders (default: the repo's models/)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("read", help="safe metadata of one image")
+    s.add_argument("file")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_read)
+
+    s = sub.add_parser("samples", help="the embedded sample images with their truth")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_samples)
+
+    s = sub.add_parser("dataset", help="records of a dataset folder")
+    s.add_argument("--dataset", required=True, choices=["mias", "cbis", "minidds", "folder", "sample"])
+    s.add_argument("--data", default=None)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_dataset)
+
+    s = sub.add_parser("models", help="registered models")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_models)
+
+    s = sub.add_parser("train", help="train a recipe into models/<name>/")
+    s.add_argument("recipe")
+    s.add_argument("--data", default=None, help="dataset folder (default ../shared/data)")
+    s.add_argument("--smoke", action="store_true", help="one tiny epoch on a few images")
+    s.add_argument("--restart", action="store_true", help="ignore a previous run's checkpoint")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("evaluate", help="recompute a model's metrics from its weights")
+    s.add_argument("--model", required=True)
+    s.add_argument("--dataset", default="mias", choices=["mias"])
+    s.add_argument("--data", required=True)
+    s.add_argument("--split", default="test", choices=["test", "val", "train", "all"])
+    s.add_argument("--bootstrap", type=int, default=1000)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("predict", help="class probabilities per model per file")
+    s.add_argument("files", nargs="+")
+    s.add_argument("--model", default="all")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_predict)
+
+    s = sub.add_parser("leaderboard", help="the comparison table from committed cards")
+    s.add_argument("--format", default="md", choices=["md", "csv", "json"])
+    s.set_defaults(func=cmd_leaderboard)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except MammoError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130

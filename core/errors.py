@@ -1,0 +1,47 @@
+"""Typed errors raised at the edges of `core`.
+
+Every failure a user can cause maps to one of these, so the CLI can turn it into a
+one-line message with a stable exit code and the UI into a friendly notice.
+"""
+
+from __future__ import annotations
+
+
+class MammoError(Exception):
+    """Base class: a clear, user-facing message; `exit_code` is the CLI's exit status."""
+
+    exit_code: int = 1
+
+
+class UsageError(MammoError):
+    """Bad arguments or configuration (CLI exit 2)."""
+
+    exit_code = 2
+
+
+class InvalidImageError(MammoError):
+    """Unreadable, corrupt, unsupported or unsafe image input (CLI exit 3)."""
+
+    exit_code = 3
+
+
+class DatasetError(MammoError):
+    """A dataset folder or its metadata is missing or malformed (CLI exit 3)."""
+
+    exit_code = 3
+
+
+class ModelError(MammoError):
+    """A model is missing, fails its integrity check or cannot be loaded (CLI exit 4)."""
+
+    exit_code = 4
+
+
+class IntegrityError(ModelError):
+    """A weights file does not match the SHA-256 recorded in its card."""
+
+
+class SplitLeakError(MammoError):
+    """A patient appears in more than one part of a split."""
+
+    exit_code = 1

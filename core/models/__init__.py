@@ -1,0 +1,1 @@
+"""Classifier interface, framework backends (imported lazily), hierarchy and registry."""

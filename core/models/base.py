@@ -1,0 +1,142 @@
+"""The one classifier interface shared by torch, Keras, the hierarchy and ensembles.
+
+A classifier takes whole `Mammogram`s. Patch models (stage 2) also take a region of
+interest per image, `(cx, cy, r)` in original pixels; without one they look where a
+localiser (seed 003: the stage-1 CAM peak) or, failing that, the whole breast points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from ..preprocess import Pipeline, Transform, extract_patch, patch_box
+from ..types import Mammogram
+
+Roi = tuple[float, float, float]  # cx, cy, radius in original pixels
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    """A saliency map on the original image grid (float32, 0..1) and where it came from."""
+
+    values: np.ndarray
+    method: str
+    class_name: str
+    box: tuple[int, int, int, int] | None = None  # region the model actually saw
+
+
+class Classifier(Protocol):
+    name: str
+    task: str  # stage1 | stage2 | flat3 | hierarchy
+    classes: tuple[str, ...]
+    card: dict[str, Any]
+
+    def predict_proba(self, images: Sequence[Mammogram], rois: Sequence[Roi | None] | None = None) -> np.ndarray: ...
+
+    def explain(self, image: Mammogram, class_index: int, roi: Roi | None = None) -> Heatmap: ...
+
+
+class Backend(Protocol):
+    """What a framework must do for an `ImageClassifier`: inputs are N x H x W x C float32."""
+
+    framework: str
+
+    def forward(self, batch: np.ndarray) -> np.ndarray: ...
+
+    def cam(self, x: np.ndarray, class_index: int) -> np.ndarray: ...
+
+    def n_params(self) -> int: ...
+
+
+def default_roi(shape: tuple[int, int], center: tuple[float, float] | None = None) -> Roi:
+    """A lesion-sized region (5 % of the long side, ~10 mm on both MIAS and CBIS)."""
+    h, w = shape
+    cx, cy = center if center is not None else (w / 2.0, h / 2.0)
+    return (float(cx), float(cy), 0.05 * max(h, w))
+
+
+def breast_centre_roi(pixels: np.ndarray) -> Roi:
+    """Without a lesion location, look at the middle of the breast (not of the film)."""
+    from ..preprocess import breast_mask
+
+    ys, xs = np.nonzero(breast_mask(pixels))
+    if len(xs) == 0:
+        return default_roi(pixels.shape)
+    return default_roi(pixels.shape, ((xs.min() + xs.max()) / 2.0, (ys.min() + ys.max()) / 2.0))
+
+
+def roi_box(shape: tuple[int, int], roi: Roi, patch_scale: float = 2.5) -> tuple[int, int, int, int]:
+    h, w = shape
+    min_side = max(32, int(0.09 * max(h, w)))
+    return patch_box((roi[0], roi[1]), roi[2], (h, w), scale=patch_scale, min_side=min_side, max_side=int(0.5 * min(h, w)))
+
+
+class ImageClassifier:
+    """A trained network behind a preprocessing pipeline; the same for torch and Keras."""
+
+    def __init__(self, card: dict[str, Any], backend: Backend) -> None:
+        self.card = card
+        self.name: str = card["name"]
+        self.task: str = card["task"]
+        self.classes: tuple[str, ...] = tuple(card["classes"])
+        self.input: str = card.get("input", "whole")
+        self.pipeline = Pipeline.from_json(card["preprocessing"])
+        self.patch_scale: float = float(card.get("patch_scale", 2.5))
+        self.backend = backend
+
+    @property
+    def framework(self) -> str:
+        return self.backend.framework
+
+    def prepare(self, image: Mammogram, roi: Roi | None = None) -> tuple[np.ndarray, Transform, tuple[int, int, int, int] | None]:
+        """Model input for one image, the transform back, and the patch box (patch models)."""
+        if self.input != "patch":
+            x, tf = self.pipeline.apply(image.pixels)
+            return x, tf, None
+        box = roi_box(image.shape, roi or breast_centre_roi(image.pixels), self.patch_scale)
+        x, tf = self.pipeline.apply(extract_patch(image.pixels, box))
+        return x, tf, box
+
+    def predict_proba(self, images: Sequence[Mammogram], rois: Sequence[Roi | None] | None = None) -> np.ndarray:
+        rois = list(rois) if rois is not None else [None] * len(images)
+        if not images:
+            return np.zeros((0, len(self.classes)), np.float32)
+        batch = np.stack([_channels(self.prepare(im, r)[0]) for im, r in zip(images, rois)])
+        return self.backend.forward(batch)
+
+    def predict_inputs(self, batch: np.ndarray) -> np.ndarray:
+        """Probabilities for already-preprocessed inputs (training / evaluation caches)."""
+        return self.backend.forward(np.stack([_channels(x) for x in batch]))
+
+    def explain(self, image: Mammogram, class_index: int, roi: Roi | None = None) -> Heatmap:
+        x, tf, box = self.prepare(image, roi)
+        grid = self.backend.cam(_channels(x), class_index)
+        grid = _unit(grid)
+        local = tf.inverse(grid)
+        if box is None:
+            full = local
+        else:
+            full = np.zeros(image.shape, np.float32)
+            x0, y0, x1, y1 = box
+            full[y0:y1, x0:x1] = local
+        return Heatmap(values=full.astype(np.float32), method=self.card.get("cam_method", "Grad-CAM"), class_name=self.classes[class_index], box=box)
+
+
+def _channels(x: np.ndarray) -> np.ndarray:
+    return x if x.ndim == 3 else x[..., None]
+
+
+def _unit(m: np.ndarray) -> np.ndarray:
+    m = np.nan_to_num(np.asarray(m, np.float32))
+    m = np.maximum(m, 0)
+    top = float(m.max())
+    return m / top if top > 0 else m
+
+
+def cam_peak(heatmap: Heatmap) -> tuple[float, float]:
+    """(x, y) of the hottest point of a heatmap: seed 003's CAM localisation."""
+    y, x = np.unravel_index(int(np.argmax(heatmap.values)), heatmap.values.shape)
+    return float(x), float(y)

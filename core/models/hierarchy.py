@@ -1,0 +1,73 @@
+"""Seed 001's `hierarchy_pred` with seed 003's localisation, as one 3-class classifier.
+
+Stage 1 (whole mammogram) says normal or lesion. Only when it says lesion does stage 2
+(a patch model) run, on the patch at stage 1's Grad-CAM peak, and split the lesion mass
+into benign / malignant. Where stage 2 does not run, the lesion mass is split by the
+benign : malignant ratio stage 2 was trained on, so the output stays a distribution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..types import Mammogram
+from .base import Heatmap, ImageClassifier, Roi, cam_peak, default_roi
+
+
+@dataclass
+class StageTrace:
+    """What happened to one image, stage by stage (the dashboard shows it)."""
+
+    p_lesion: float
+    stage1_says_lesion: bool
+    roi: Roi | None
+    p_malignant: float | None  # None when stage 2 did not run
+    probabilities: np.ndarray
+    decision: str
+
+
+class Hierarchy:
+    classes = ("normal", "benign", "malignant")
+    task = "hierarchy"
+    framework = "composite"
+
+    def __init__(self, card: dict[str, Any], stage1: ImageClassifier, stage2: ImageClassifier) -> None:
+        self.card = card
+        self.name: str = card["name"]
+        self.stage1, self.stage2 = stage1, stage2
+        self.t1 = float(card["thresholds"]["stage1"])
+        self.t2 = float(card["thresholds"]["stage2"])
+        self.prior_malignant = float(card.get("stage2_prior_malignant", 0.5))
+
+    def trace(self, image: Mammogram, roi: Roi | None = None) -> StageTrace:
+        p1 = float(self.stage1.predict_proba([image])[0, 1])
+        if p1 < self.t1:
+            probs = np.array([1 - p1, p1 * (1 - self.prior_malignant), p1 * self.prior_malignant], np.float32)
+            return StageTrace(p1, False, None, None, probs, "normal")
+        if roi is None:
+            peak = cam_peak(self.stage1.explain(image, 1))
+            roi = default_roi(image.shape, peak)
+        p2 = float(self.stage2.predict_proba([image], [roi])[0, 1])
+        probs = np.array([1 - p1, p1 * (1 - p2), p1 * p2], np.float32)
+        return StageTrace(p1, True, roi, p2, probs, "malignant" if p2 >= self.t2 else "benign")
+
+    def predict_proba(self, images: Sequence[Mammogram], rois: Sequence[Roi | None] | None = None) -> np.ndarray:
+        rois = list(rois) if rois is not None else [None] * len(images)
+        if not images:
+            return np.zeros((0, 3), np.float32)
+        return np.stack([self.trace(im, r).probabilities for im, r in zip(images, rois)])
+
+    def decide(self, trace: StageTrace) -> str:
+        return trace.decision
+
+    def explain(self, image: Mammogram, class_index: int, roi: Roi | None = None) -> Heatmap:
+        """Normal/lesion evidence from stage 1; benign/malignant from stage 2 on its patch."""
+        if class_index == 0:
+            return self.stage1.explain(image, 0)
+        t = self.trace(image, roi)
+        if not t.stage1_says_lesion:
+            return self.stage1.explain(image, 1)
+        return self.stage2.explain(image, class_index - 1, t.roi)

