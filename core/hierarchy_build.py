@@ -20,8 +20,8 @@ from .predict_records import external_check, predict_records
 from .splits import split_patients
 
 
-def pick_stage(task: str, wanted: str, models_dir: Path) -> dict[str, Any]:
-    cards = [c for c in registry.discover(models_dir) if c["task"] == task and registry.weights_available(c) and not c.get("smoke")]
+def pick_stage(task: str, wanted: str, models_dir: Path, smoke: bool = False) -> dict[str, Any]:
+    cards = [c for c in registry.discover(models_dir) if c["task"] == task and registry.weights_available(c) and bool(c.get("smoke")) == smoke]
     if wanted != "auto":
         cards = [c for c in cards if c["name"] == wanted]
     if not cards:
@@ -34,8 +34,9 @@ def build_hierarchy(recipe: dict[str, Any], data_dir: str | Path | None = None, 
 
     t0 = time.time()
     root = Path(models_dir) if models_dir else default_models_dir()
-    s1 = pick_stage("stage1", recipe.get("stage1", "auto"), root)
-    s2 = pick_stage("stage2", recipe.get("stage2", "auto"), root)
+    smoke = bool(recipe.get("smoke"))
+    s1 = pick_stage("stage1", recipe.get("stage1", "auto"), root, smoke)
+    s2 = pick_stage("stage2", recipe.get("stage2", "auto"), root, smoke)
     log(f"stage 1: {s1['name']} (val AUC {s1['validation']['metrics']['roc_auc']['value']:.3f}); stage 2: {s2['name']} (val AUC {s2['validation']['metrics']['roc_auc']['value']:.3f})")
     train_counts = s2["data"]["split_counts"].get("train", {})
     prior = train_counts.get("malignant", 1) / max(train_counts.get("malignant", 1) + train_counts.get("benign", 1), 1)
@@ -63,7 +64,8 @@ def build_hierarchy(recipe: dict[str, Any], data_dir: str | Path | None = None, 
     pred = predict_records(model, records, assignment)
     pred.to_csv(folder / PREDICTIONS_FILE, index=False)
     card["threshold"] = None
-    card["test"] = evaluate_predictions(pred, card["classes"], "test")
+    card["smoke"] = smoke
+    card["test"] = evaluate_predictions(pred, card["classes"], "test", n_boot=200 if smoke else 1000)
     card["validation"] = evaluate_predictions(pred, card["classes"], "val", n_boot=200)
     card["latency_ms_p50_cpu_batch1"] = _latency(model, records)
     card["external_check"] = external_check(model)

@@ -17,6 +17,9 @@ def _fmt_ci(m: dict[str, Any] | None) -> str:
     return f"{m['value']:.3f} ({lo:.2f}–{hi:.2f})"
 
 
+COLUMNS = ["model", "seed", "task", "framework", "backbone", "init", "test_images", "roc_auc", "sensitivity", "specificity", "accuracy", "threshold", "latency_ms", "size_mb", "shipped"]
+
+
 def leaderboard(models_dir: str | Path | None = None) -> pd.DataFrame:
     rows = []
     for c in registry.discover(models_dir):
@@ -39,4 +42,4 @@ def leaderboard(models_dir: str | Path | None = None) -> pd.DataFrame:
             "size_mb": round((c.get("weights") or {}).get("bytes", 0) / 2**20, 1) if c.get("weights") else None,
             "shipped": (c.get("weights") or {}).get("shipped", True),
         })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=COLUMNS)

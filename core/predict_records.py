@@ -37,13 +37,16 @@ def predict_records(model, records: Sequence[Record], assignment: dict[str, str]
             continue  # a lesion without coordinates has no patch to classify
         image = read_image(rec.path)
         row = {"image_id": rec.image_id, "patient_id": rec.patient_id, "split": (assignment or {}).get(rec.image_id, "all"), "truth": truth}
+        decision = None
         if hasattr(model, "trace"):  # the hierarchy decides by its own rule, not by argmax
             trace = model.trace(image)
-            p, row["pred"] = trace.probabilities, trace.decision
+            p, decision = trace.probabilities, trace.decision
         else:
             probs = model.predict_proba([image] * len(rois), rois)
             p = probs[int(np.argmax(probs[:, -1]))]  # the image is as suspicious as its worst patch
         row.update({f"p_{c}": float(v) for c, v in zip(model.classes, p)})
+        if decision is not None:
+            row["pred"] = decision
         rows.append(row)
     return pd.DataFrame(rows)
 

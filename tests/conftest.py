@@ -21,3 +21,19 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"real data folder not found at {path} (set MAMMO_SHARED_DATA)")
     return path
+
+
+@pytest.fixture(scope="session")
+def mias_records(shared_data: Path):
+    """The 322 mini-MIAS records (listing only, no decoding)."""
+    from core.datasets import load_dataset
+
+    return load_dataset("mias", shared_data / "mini-mias")
+
+
+@pytest.fixture(scope="session")
+def sample_dicom() -> Path:
+    """One full-field CBIS-DDSM DICOM of the embedded sample (RLE, 16-bit)."""
+    from core.datasets import load_dataset
+
+    return Path(load_dataset("sample")[0].path)
