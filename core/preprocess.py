@@ -76,6 +76,15 @@ class Transform:
         return sum(op == "flip" for op, _ in self.ops) % 2 == 1
 
 
+def area_resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """INTER_AREA resize to (w, h); very large reductions go through OpenCV's fast integer-factor path first."""
+    w, h = size
+    k = int(min(img.shape[1] / w, img.shape[0] / h) // 2)
+    if k >= 4:
+        img = cv2.resize(img, (img.shape[1] // k, img.shape[0] // k), interpolation=cv2.INTER_AREA)
+    return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+
+
 def _fit(arr: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     if arr.shape[:2] == tuple(shape):
         return arr
@@ -116,6 +125,19 @@ def breast_mask(img: np.ndarray, threshold: float | None = None) -> np.ndarray:
     if mask.shape != img.shape:
         mask = cv2.resize(mask, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_NEAREST)
     return mask.astype(bool)
+
+
+@step("limit_size")
+def limit_size(img: np.ndarray, tf: Transform, max_side: int = 1024) -> tuple[np.ndarray, Transform]:
+    """Shrink so the long side is at most `max_side`: full-field DICOMs (~4,600 px) then cost
+    what a 1,024-px film costs in every later step. A no-op on images already that small."""
+    h, w = img.shape[:2]
+    if max(h, w) <= max_side:
+        return img, tf
+    s = max_side / max(h, w)
+    nh, nw = max(1, round(h * s)), max(1, round(w * s))
+    tf.ops.append(("resize", {"in_shape": (h, w), "out_shape": (nh, nw)}))
+    return area_resize(img, (nw, nh)), tf
 
 
 @step("breast_crop")
@@ -175,7 +197,7 @@ def hist_eq(img: np.ndarray, tf: Transform, bins: int = 4096) -> tuple[np.ndarra
 def resize(img: np.ndarray, tf: Transform, size: int = 224) -> tuple[np.ndarray, Transform]:
     """Plain resize to a square (seed 000): aspect ratio not kept."""
     h, w = img.shape[:2]
-    out = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+    out = area_resize(img, (size, size))
     tf.ops.append(("resize", {"in_shape": (h, w), "out_shape": (size, size)}))
     return out, tf
 
@@ -186,7 +208,7 @@ def resize_pad(img: np.ndarray, tf: Transform, size: int = 256) -> tuple[np.ndar
     h, w = img.shape[:2]
     s = size / max(h, w)
     nh, nw = max(1, round(h * s)), max(1, round(w * s))
-    small = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA)
+    small = area_resize(img, (nw, nh))
     tf.ops.append(("resize", {"in_shape": (h, w), "out_shape": (nh, nw)}))
     out = np.zeros((size, size), np.float32)
     out[:nh, :nw] = small

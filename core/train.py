@@ -177,6 +177,7 @@ def train(recipe: dict[str, Any], data_dir: str | Path | None = None, models_dir
         log(f"resuming at stage {state['stage'] + 1}, epoch {state['epoch'] + 1}")
 
     rng = np.random.default_rng(seed + state["global_epoch"])
+    calib_idx = np.random.default_rng(seed).permutation(train_idx)[:128]  # fixed batch for precise BN
     decay = float(recipe.get("lr_decay", 1.0))
     patience = int(recipe.get("early_stopping", {}).get("patience", 1000))
     for s_i, stage in enumerate(recipe["stages"]):
@@ -186,7 +187,7 @@ def train(recipe: dict[str, Any], data_dir: str | Path | None = None, models_dir
         if state["epoch"] and Path(last_ckpt if backend.framework == "torch" else last_ckpt + ".weights.h5").exists():
             backend.load_checkpoint(last_ckpt)
         elif s_i > 0 and Path(best_ckpt if backend.framework == "torch" else best_ckpt + ".weights.h5").exists():
-            backend.load_checkpoint(best_ckpt)  # each unfreezing stage starts from the best so far
+            backend.load_checkpoint(best_ckpt, with_optimizer=False)  # each unfreezing stage starts from the best so far
         stale = 0
         for epoch in range(state["epoch"], int(stage["epochs"])):
             lr = float(stage["lr"]) * decay ** epoch
@@ -197,6 +198,8 @@ def train(recipe: dict[str, Any], data_dir: str | Path | None = None, models_dir
             for b in tqdm(batches, desc=f"stage {s_i + 1} epoch {epoch + 1}/{stage['epochs']}", leave=False):
                 x = np.stack([_tail(tail, augment(samples.inputs[i], rng) if augment.active else samples.inputs[i]) for i in b])
                 losses.append(backend.fit_batch(x, samples.labels[b], class_weight))
+            if hasattr(backend, "calibrate_bn"):
+                backend.calibrate_bn(np.stack([_tail(tail, samples.inputs[i]) for i in calib_idx]))
             vx = np.stack([_tail(tail, samples.inputs[i]) for i in val_idx])
             vp = backend.forward(vx)
             y_img, p_img = _image_scores(samples, val_idx, vp)
@@ -225,7 +228,7 @@ def train(recipe: dict[str, Any], data_dir: str | Path | None = None, models_dir
                 break
         state["stage"], state["epoch"] = s_i + 1, 0
         state_file.write_text(json.dumps(state))
-    backend.load_checkpoint(best_ckpt)
+    backend.load_checkpoint(best_ckpt, with_optimizer=False)
     return _finish(recipe, card, backend, records, assignment, data_dir, models_dir, state["history"], t_start, log)
 
 

@@ -96,3 +96,15 @@ def test_patches_around_lesions_and_background_patches_avoid_them(mdb001):
     assert bg, "no background patch found inside the breast"
     for b in bg:
         assert b[2] <= x0 or x1 <= b[0] or b[3] <= y0 or y1 <= b[1]
+
+
+def test_limit_size_is_a_no_op_on_films_and_shrinks_full_field_dicoms(sample_dicom, mdb001):
+    _, film = mdb001
+    same, tf = Pipeline([["limit_size", {"max_side": 1024}]]).apply(film.pixels)
+    assert same is film.pixels or np.array_equal(same, film.pixels)
+    assert tf.ops == []
+    big = read_image(sample_dicom)
+    p = Pipeline([["limit_size", {"max_side": 1024}], ["breast_crop", {}], ["orient_left", {}], ["resize_pad", {"size": 256}]])
+    x, tf = p.apply(big.pixels)
+    assert x.shape == (256, 256) and max(tf.ops[0][1]["out_shape"]) == 1024
+    assert tf.inverse(np.ones((256, 256), np.float32)).shape == big.shape

@@ -58,6 +58,22 @@ class KerasBackend:
         optimizer = self.keras.optimizers.Adam(learning_rate=lr)
         self.model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
 
+    def calibrate_bn(self, x: np.ndarray) -> None:
+        """Precise BN: set every BatchNorm's moving statistics to those of one large training batch.
+
+        With few steps from random weights the running averages lag the weights, and the
+        eval-mode network collapses to a constant; recomputing them fixes the mismatch.
+        """
+        bns = [l for l in self.model.layers if isinstance(l, self.keras.layers.BatchNormalization) and l.trainable]
+        if not bns:
+            return
+        saved = [l.momentum for l in bns]
+        for l in bns:
+            l.momentum = 0.0
+        self.model(x.astype(np.float32), training=True)
+        for l, m in zip(bns, saved):
+            l.momentum = m
+
     def set_lr(self, lr: float) -> None:
         self.model.optimizer.learning_rate.assign(lr)
 
@@ -67,13 +83,16 @@ class KerasBackend:
         return float(np.asarray(loss).ravel()[0])
 
     def save(self, folder: str, fp16: bool) -> str:
-        self.model.save(str(Path(folder) / WEIGHTS_FILE))  # fp16 storage is not offered for .keras
+        # an uncompiled copy, so the file holds weights and graph but no optimizer state
+        plain = self.keras.models.clone_model(self.model)
+        plain.set_weights(self.model.get_weights())
+        plain.save(str(Path(folder) / WEIGHTS_FILE))  # .keras offers no fp16 storage
         return WEIGHTS_FILE
 
     def save_checkpoint(self, path: str) -> None:
         self.model.save_weights(path if path.endswith(".weights.h5") else path + ".weights.h5")
 
-    def load_checkpoint(self, path: str) -> None:
+    def load_checkpoint(self, path: str, with_optimizer: bool = True) -> None:
         self.model.load_weights(path if path.endswith(".weights.h5") else path + ".weights.h5")
 
 

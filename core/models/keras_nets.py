@@ -45,7 +45,14 @@ def build_keras_network(arch: dict[str, Any], num_classes: int):
     else:
         raise ValueError(f"unknown head {head!r}")
     outputs = layers.Dense(num_classes, activation="softmax", kernel_regularizer=l2, name="predictions")(x)
-    return keras.Model(inputs, outputs, name=arch.get("name", kind))
+    model = keras.Model(inputs, outputs, name=arch.get("name", kind))
+    # Keras' default BN momentum (0.99) needs thousands of steps before the moving statistics
+    # match a randomly initialised network; with a few hundred steps inference collapses to a
+    # constant output. 0.9 is torch's default (momentum 0.1 there).
+    for layer in model.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.momentum = float(arch.get("bn_momentum", 0.9))
+    return model
 
 
 def head_layer_names(model) -> set[str]:

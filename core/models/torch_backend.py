@@ -100,10 +100,10 @@ class TorchBackend:
     def save_checkpoint(self, path: str) -> None:
         self.torch.save({"net": self.net.state_dict(), "opt": self.optimizer.state_dict() if self.optimizer else None}, path)
 
-    def load_checkpoint(self, path: str) -> None:
+    def load_checkpoint(self, path: str, with_optimizer: bool = True) -> None:
         state = self.torch.load(path, map_location=self.device, weights_only=True)
         self.net.load_state_dict(state["net"])
-        if self.optimizer is not None and state.get("opt"):
+        if with_optimizer and self.optimizer is not None and state.get("opt"):
             self.optimizer.load_state_dict(state["opt"])
 
 

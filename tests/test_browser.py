@@ -1,0 +1,148 @@
+"""End-to-end: the real app in a real (headless) Chromium, driven by Playwright.
+
+Starts `streamlit run streamlit_app.py` on a free port, opens every page, uploads an
+embedded sample DICOM and a corrupt file, and saves screenshots to tests/screenshots/.
+Skipped with a reason when Playwright or Debian's chromium is missing
+(`apt-get install -y chromium`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHOTS = REPO / "tests" / "screenshots"
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# url path, page title, screenshot name, an element the page must end up showing
+PAGES = [("", "Mammography AI workbench", "overview", '[data-testid="stDataFrame"]'),
+         ("compare", "Compare models", "compare", ".js-plotly-plot"),
+         ("model_cards", "Model cards", "model_cards", '[data-testid="stDataFrame"]'),
+         ("explore", "Explore the data", "explore", '[data-testid="stImage"]')]
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _live_models() -> list[str]:
+    from core import dashboard_data as dd
+    from core.models import registry
+
+    return [c["name"] for c in dd.classifier_cards(registry.discover()) if dd.is_shipped(c) and registry.weights_available(c)]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the python playwright package is not installed")
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"chromium not found at {CHROMIUM} (apt-get install -y chromium)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    port = _free_port()
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    log = open(SHOTS / "server.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+                             "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.terminate()
+        pytest.fail("streamlit did not become healthy within 60 s")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def _settle(page, timeout_s: float = 240) -> None:
+    """Wait until the script run finished (the 'running' indicator is gone for a moment)."""
+    deadline = time.time() + timeout_s
+    quiet = 0
+    while time.time() < deadline:
+        busy = page.locator('[data-testid="stStatusWidget"], [data-testid="stSkeleton"], [data-stale="true"]').count() > 0
+        quiet = 0 if busy else quiet + 1
+        if quiet >= 6:
+            page.wait_for_timeout(500)  # let plotly finish drawing
+            return
+        page.wait_for_timeout(250)
+    raise AssertionError("the app kept running for too long")
+
+
+def _no_exception(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, page.locator('[data-testid="stException"]').first.inner_text()
+    assert "Traceback" not in page.content()
+
+
+def test_every_page_and_upload(browser, app_url):
+    from core.datasets import load_dataset
+
+    ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
+    page = ctx.new_page()
+    has_models = bool(_live_models())
+    for path, title, shot, must in PAGES:
+        page.goto(f"{app_url}/{path}")
+        page.get_by_role("heading", name=title).first.wait_for(timeout=120_000)
+        if has_models or path in ("explore",):
+            page.locator(must).first.wait_for(timeout=300_000)
+        _settle(page)
+        _no_exception(page)
+        page.screenshot(path=str(SHOTS / f"{shot}.png"), full_page=True)
+
+    # upload a real sample DICOM: one probability per model and one Grad-CAM image per model
+    dicom = Path(load_dataset("sample")[0].path)
+    page.goto(f"{app_url}/upload")
+    page.get_by_role("heading", name="Upload a mammogram").first.wait_for(timeout=60_000)
+    page.locator('input[type="file"]').set_input_files(str(dicom))
+    models = _live_models()
+    if models:
+        page.get_by_text("Predictions", exact=True).first.wait_for(timeout=300_000)
+        _settle(page, 300)
+        _no_exception(page)
+        decisions = page.locator('[data-testid="stMetric"]').filter(has_text="decision:")
+        assert decisions.count() == len(models)
+        cams = page.locator('[data-testid="stImage"]').filter(has_text="Grad-CAM")
+        assert cams.count() == len(models)
+        assert page.get_by_text("De-identified metadata").count() == 1
+    else:
+        page.get_by_text("Choose models in the sidebar").first.wait_for(timeout=120_000)
+    page.screenshot(path=str(SHOTS / "upload_dicom.png"), full_page=True)
+
+    # a corrupt file: a friendly message, no traceback
+    page.goto(f"{app_url}/upload")
+    page.get_by_role("heading", name="Upload a mammogram").first.wait_for(timeout=60_000)
+    page.locator('input[type="file"]').set_input_files({"name": "broken.dcm", "mimeType": "application/dicom", "buffer": b"DICM? no, just some bytes" * 20})
+    page.get_by_text("could not be read as a mammogram").first.wait_for(timeout=120_000)
+    _settle(page)
+    _no_exception(page)
+    page.screenshot(path=str(SHOTS / "upload_corrupt.png"), full_page=True)
+    ctx.close()
