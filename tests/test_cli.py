@@ -77,3 +77,33 @@ def test_models_and_leaderboard_read_cards():
 
 def test_predict_unknown_model_exit_4(sample_dicom):
     assert_one_line_error(run("predict", str(sample_dicom), "--model", "no-such-model"), 4)
+
+
+def _fastest_shipped_card() -> dict | None:
+    cards = [json.loads(p.read_text()) for p in REPO.glob("models/*/card.json")]
+    cards = [c for c in cards if c["task"] in ("stage1", "stage2", "flat3") and c["weights"].get("shipped", True) and not c.get("smoke")]
+    return min(cards, key=lambda c: c["latency_ms_p50_cpu_batch1"] * c["test"]["n_images"], default=None)
+
+
+def test_evaluate_reproduces_a_committed_card(shared_data):
+    card = _fastest_shipped_card()
+    if card is None:
+        pytest.skip("no trained model with shipped weights in models/")
+    p = run("evaluate", "--model", card["name"], "--dataset", "mias", "--data", str(shared_data), "--split", "test", "--json", "--bootstrap", "50")
+    assert p.returncode == 0, p.stderr[-1500:]
+    got = json.loads(p.stdout)
+    assert got["n_images"] == card["test"]["n_images"]
+    assert got["confusion"] == card["test"]["confusion"]
+    for k in ("roc_auc", "accuracy", "brier"):
+        assert got["metrics"][k]["value"] == pytest.approx(card["test"]["metrics"][k]["value"], abs=1e-3), k
+
+
+def test_predict_all_models_on_a_sample_dicom(sample_dicom):
+    p = run("predict", str(sample_dicom), "--model", "all", "--json")
+    assert p.returncode == 0, p.stderr[-1500:]
+    rows = json.loads(p.stdout)
+    shipped = [json.loads(c.read_text()) for c in REPO.glob("models/*/card.json")]
+    shipped = [c for c in shipped if c["task"] == "hierarchy" or (REPO / "models" / c["name"] / c["weights"]["file"]).exists()]
+    assert {r["model"] for r in rows} == {c["name"] for c in shipped}
+    for r in rows:
+        assert abs(sum(r["probabilities"].values()) - 1) < 1e-3
