@@ -134,7 +134,10 @@ def leaderboard_table(cards: Sequence[dict[str, Any]], tasks: Iterable[str] | No
         label = METRIC_LABELS[key]
         if df[label].isna().all():
             df = df.drop(columns=[label, f"{label} 95% CI"])
-    return df
+    front = ["model", "task", "framework", "backbone"]
+    metric_cols = [c for c in df.columns if c not in front and (c in METRIC_LABELS.values() or c.endswith(" 95% CI"))]
+    rest = [c for c in df.columns if c not in front and c not in metric_cols]
+    return df[front + metric_cols + rest]
 
 
 def card_facts(card: dict[str, Any]) -> dict[str, Any]:
@@ -606,7 +609,7 @@ def overlay_image(base8: np.ndarray, heat: np.ndarray | None = None, opacity: fl
     rgb = np.repeat(base8[..., None], 3, axis=2).astype(np.float32)
     if heat is not None and opacity > 0:
         h = np.clip(np.nan_to_num(heat), 0, 1)
-        alpha = (opacity * np.clip(h * 1.6, 0, 1))[..., None]  # cold areas stay see-through
+        alpha = (opacity * np.clip((h - 0.08) * 2.0, 0, 1))[..., None]  # cold areas stay see-through
         rgb = rgb * (1 - alpha) + colorize(h).astype(np.float32) * alpha
     if segmentation is not None:
         seg = np.clip(segmentation, 0, 1)[..., None] * 0.5

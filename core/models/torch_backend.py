@@ -123,9 +123,23 @@ def load_backend(card: dict[str, Any], folder: Path) -> TorchBackend:
     return TorchBackend(net, card["cam_layer"], device="cpu")
 
 
+def _small_head(net) -> None:
+    """timm's Google-style init draws the classifier from U(±1/sqrt(num_classes)): with two
+    classes that is ±0.7 per weight and logits in the tens. Start the head near zero."""
+    import torch
+
+    head = net.get_classifier()
+    torch.nn.init.normal_(head.weight, std=0.01)
+    torch.nn.init.zeros_(head.bias)
+
+
 def new_backend(card: dict[str, Any], init_state: dict | None = None) -> TorchBackend:
     """A network for training; `init_state` holds ImageNet weights (classifier dropped)."""
+    import torch
+
+    torch.manual_seed(int(card.get("seed", 0)))
     net = build_network(card["architecture"], len(card["classes"]))
+    _small_head(net)
     if init_state:
         own = net.state_dict()
         usable = {k: v for k, v in init_state.items() if k in own and own[k].shape == v.shape}
