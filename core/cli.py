@@ -83,21 +83,14 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
     table = leaderboard(args.models_dir)
     if args.format == "md":
-        print(table.to_markdown(index=False) if _has_tabulate() else table.to_string(index=False))
+        from .leaderboard import to_markdown
+
+        print(to_markdown(table))
     elif args.format == "csv":
         print(table.to_csv(index=False), end="")
     else:
         _print_json(table.to_dict(orient="records"))
     return 0
-
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-
-        return True
-    except ImportError:
-        return False
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -248,3 +241,6 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0

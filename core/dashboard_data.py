@@ -12,6 +12,10 @@ import csv
 import hashlib
 import io
 import math
+import os
+import sys
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -166,7 +170,16 @@ def card_facts(card: dict[str, Any]) -> dict[str, Any]:
         "trained on": card.get("trained_on"),
         "recipe file": card.get("recipe_file"),
     }
-    return {k: ("—" if v is None or v == "" else v) for k, v in facts.items()}
+    def tidy(v: Any) -> Any:
+        if v is None or v == "":
+            return "—"
+        if isinstance(v, float):
+            return f"{v:.3f}".rstrip("0").rstrip(".")
+        if isinstance(v, dict):
+            return ", ".join(f"{k} {tidy(x)}" for k, x in v.items())
+        return v
+
+    return {k: tidy(v) for k, v in facts.items()}
 
 
 def split_counts_table(card: dict[str, Any]) -> pd.DataFrame:
@@ -463,11 +476,11 @@ def _split_of(pred: pd.DataFrame | None, image_id: str) -> str | None:
     return str(hit.iloc[0])
 
 
-MEMBERSHIP_TEXT = {
-    "train": "⚠️ in its training data",
-    "val": "⚠️ in its validation data",
-    "test": "✅ in its held-out test data",
-    "not in its data": "✅ not in its data",
+MEMBERSHIP_TEXT = {  # Streamlit material-icon markup; the words alone say it too
+    "train": ":orange[:material/warning: in its **training** data]",
+    "val": ":orange[:material/warning: in its **validation** data]",
+    "test": ":green[:material/check_circle: in its held-out **test** data]",
+    "not in its data": ":green[:material/check_circle: not in its data]",
 }
 
 
@@ -709,12 +722,67 @@ def decide(card: dict[str, Any], probs: Sequence[float]) -> str:
     return classes[int(np.argmax(probs))]
 
 
+_MODEL_LOCKS: dict[int, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock_for(model: Any) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _MODEL_LOCKS.setdefault(id(model), threading.Lock())
+
+
+def limit_torch_threads() -> int | None:
+    """Give torch half the cores when it shares the process with TensorFlow.
+
+    Measured on a 2-core machine: after a Keras Grad-CAM, a torch MobileNetV2 Grad-CAM
+    takes 5-10 s with torch's default thread count (both thread pools spin on the same
+    cores) and 0.16 s with one thread. Only touches torch if it is already imported.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    n = max(1, (os.cpu_count() or 2) // 2)
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
+
+
+@contextmanager
+def _prepare_once(model: Any):
+    """Within one run, reuse the model's preprocessing of an image (predict and explain both need it)."""
+    if not hasattr(model, "prepare") or "prepare" in vars(model):
+        yield
+        return
+    original = model.prepare
+    memo: dict[Any, Any] = {}
+
+    def prepare(image, roi=None):
+        key = (id(image), None if roi is None else tuple(roi))
+        if key not in memo:
+            memo[key] = original(image, roi)
+        return memo[key]
+
+    model.prepare = prepare
+    try:
+        yield
+    finally:
+        del model.prepare
+
+
 def run_model(model: Any, image: Mammogram, display_shape: tuple[int, int], cam: str = "predicted", with_input: bool = False) -> ModelResult:
     """Probabilities, decision and a display-size Grad-CAM of one loaded classifier on one image.
 
     cam: "predicted" explains the decided class; "abnormal" the last class (lesion / malignant);
-    "none" skips the heatmap.
+    "none" skips the heatmap. One run per model at a time (sessions share cached models).
     """
+    limit_torch_threads()
+    with _lock_for(model):
+        stages = [getattr(model, "stage1", None), getattr(model, "stage2", None)]
+        with _prepare_once(model), _prepare_once(stages[0] or object()), _prepare_once(stages[1] or object()):
+            return _run_model(model, image, display_shape, cam, with_input)
+
+
+def _run_model(model: Any, image: Mammogram, display_shape: tuple[int, int], cam: str, with_input: bool) -> ModelResult:
     import time
 
     t0 = time.perf_counter()

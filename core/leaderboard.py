@@ -43,3 +43,16 @@ def leaderboard(models_dir: str | Path | None = None) -> pd.DataFrame:
             "shipped": (c.get("weights") or {}).get("shipped", True),
         })
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """A GitHub table without pulling in `tabulate`."""
+    cols = list(table.columns)
+    def cell(v) -> str:
+        if v is None or (isinstance(v, float) and v != v):
+            return "—"
+        return str(int(v)) if isinstance(v, float) and v.is_integer() and abs(v) > 1 else str(v)
+
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines)
