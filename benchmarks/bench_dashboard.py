@@ -1,0 +1,160 @@
+"""Dashboard speed and memory: prints the figures the issue asks for (not a test).
+
+    python benchmarks/bench_dashboard.py [--no-browser] [--repeats 3]
+
+1. first page: server start -> /_stcore/health -> leaderboard visible in headless Chromium
+   (when chromium + playwright are there), and the overview script in a fresh process
+   (AppTest), with a check that torch / TensorFlow were not imported;
+2. one uploaded full-field DICOM (embedded sample, 4432 x 2864, RLE) -> read + every
+   shipped model's probabilities + Grad-CAM + display overlays, cold and warm
+   (warm = models loaded, computation repeated; a Streamlit cache hit skips all of it);
+3. peak RSS of this process with every shipped model loaded and run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def rss_mb() -> tuple[float, float]:
+    """(current, peak) resident set size of this process in MB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    try:
+        cur = int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        cur = float("nan")
+    return cur, peak
+
+
+def first_page_browser() -> None:
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print("first page (browser): skipped, playwright not installed")
+        return
+    if not Path(chromium).is_file():
+        print("first page (browser): skipped, chromium not found")
+        return
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true", "--server.port", str(port)],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/_stcore/health", timeout=2):
+                    break
+            except OSError:
+                if time.perf_counter() - t0 > 60:
+                    print("first page (browser): server not healthy in 60 s")
+                    return
+                time.sleep(0.05)
+        t_health = time.perf_counter() - t0
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=chromium, headless=True, args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                                                                                "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+            page = b.new_page()
+            t1 = time.perf_counter()
+            page.goto(url)
+            page.get_by_text("Leaderboard", exact=True).first.wait_for(timeout=60_000)
+            page.locator('[data-testid="stDataFrame"], [data-testid="stAlert"]').first.wait_for(timeout=60_000)
+            t_render = time.perf_counter() - t1
+            b.close()
+        print(f"first page (browser): server healthy {t_health:.2f} s after start; overview with leaderboard drawn {t_render:.2f} s after opening it "
+              f"(total {t_health + t_render:.2f} s from `streamlit run`)")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def first_page_apptest() -> None:
+    code = (
+        "import sys, time; t=time.perf_counter(); from streamlit.testing.v1 import AppTest;"
+        "at = AppTest.from_file('streamlit_app.py', default_timeout=120); at.run();"
+        "dt=time.perf_counter()-t; bad=[m for m in ('torch','tensorflow','keras') if m in sys.modules];"
+        "print(f'{dt:.2f} {bool(at.exception)} {bad}')"
+    )
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300).stdout.strip().splitlines()
+    wall = time.perf_counter() - t0
+    if out:
+        dt, exc, bad = out[-1].split(" ", 2)
+        print(f"first page (AppTest, fresh process): overview script incl. imports {float(dt):.2f} s (process {wall:.2f} s); exception: {exc}; frameworks imported: {bad}")
+
+
+def upload_path(repeats: int) -> None:
+    from core import dashboard_data as dd
+    from core.datasets import load_dataset
+    from core.models import registry
+
+    cards = [c for c in dd.classifier_cards(registry.discover()) if dd.is_shipped(c) and registry.weights_available(c)]
+    print(f"shipped models: {len(cards)} ({', '.join(c['name'] for c in cards) or 'none'})")
+    print(f"RSS before loading: {rss_mb()[0]:.0f} MB")
+    if not cards:
+        return
+    data = Path(load_dataset("sample")[0].path).read_bytes()
+    t = time.perf_counter()
+    models = []
+    for c in cards:
+        t1 = time.perf_counter()
+        models.append(registry.load(c["name"]))
+        print(f"  load {c['name']:<28} {time.perf_counter() - t1:6.2f} s")
+    print(f"load every shipped model (cold, incl. torch/TF import): {time.perf_counter() - t:.2f} s; RSS now {rss_mb()[0]:.0f} MB")
+
+    def once() -> tuple[float, dict[str, float], float]:
+        t0 = time.perf_counter()
+        image = dd.read_upload(data, "sample.dcm")
+        base8, scale = dd.downscale(image.pixels)
+        t_read = time.perf_counter() - t0
+        per = {}
+        results = []
+        for m in models:
+            r = dd.run_model(m, image, base8.shape, cam="predicted", with_input=True)
+            per[m.name] = r.seconds
+            results.append(r)
+        for r in results:
+            dd.overlay_image(base8, r.heat, 0.45, (), scale, r.box)
+        return time.perf_counter() - t0, per, t_read
+
+    for i in range(repeats + 1):
+        total, per, t_read = once()
+        label = "cold (first run)" if i == 0 else f"warm #{i}"
+        print(f"one DICOM -> read + {len(models)} predictions + Grad-CAM + overlays, {label}: {total:.2f} s (read+downscale {t_read:.2f} s; "
+              + ", ".join(f"{k} {v:.2f} s" for k, v in per.items()) + ")")
+    cur, peak = rss_mb()
+    print(f"memory with every shipped model loaded and run: RSS {cur:.0f} MB, peak RSS {peak:.0f} MB")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--no-browser", action="store_true")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--only-upload", action="store_true", help="skip the first-page figures")
+    args = ap.parse_args()
+    print(f"CPU cores: {os.cpu_count()}; load average {os.getloadavg()[0]:.1f} (other work on the machine slows every figure)")
+    if not args.only_upload:
+        if not args.no_browser:
+            first_page_browser()
+        first_page_apptest()
+    upload_path(args.repeats)
+    print("cache hit: a re-run with the same upload (same SHA-256) or the same dataset image is served by st.cache_data and skips all of the above")
+
+
+if __name__ == "__main__":
+    main()
