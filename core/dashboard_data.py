@@ -129,7 +129,7 @@ def leaderboard_table(cards: Sequence[dict[str, Any]], tasks: Iterable[str] | No
         for key in LEADERBOARD_METRICS:
             v, lo, hi = _metric(c, key)
             row[METRIC_LABELS[key]] = v
-            row[f"{METRIC_LABELS[key]} 95% CI"] = fmt_ci(v, lo, hi) if np.isfinite(v) else None
+            row[f"{METRIC_LABELS[key]} 95% CI"] = f"{lo:.2f}–{hi:.2f}" if np.isfinite(lo) and np.isfinite(hi) else None
         rows.append(row)
     df = pd.DataFrame(rows)
     if df.empty:

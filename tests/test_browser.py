@@ -25,10 +25,11 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # url path, page title, screenshot name, an element the page must end up showing
-PAGES = [("", "Mammography AI workbench", "overview", '[data-testid="stDataFrame"]'),
+# (the last thing each page draws, so the screenshot is of the finished page)
+PAGES = [("", "Mammography AI workbench", "overview", "text=The dotted line is chance"),
          ("compare", "Compare models", "compare", ".js-plotly-plot"),
-         ("model_cards", "Model cards", "model_cards", '[data-testid="stDataFrame"]'),
-         ("explore", "Explore the data", "explore", '[data-testid="stImage"]')]
+         ("model_cards", "Model cards", "model_cards", '[data-testid="stTabs"]'),
+         ("explore", "Explore the data", "explore", "text=Segmentation layer (U-Net)")]
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -98,6 +99,16 @@ def _settle(page, timeout_s: float = 240) -> None:
     raise AssertionError("the app kept running for too long")
 
 
+def _shoot(page, name: str) -> None:
+    """Screenshot the whole page: Streamlit scrolls inside stMain, so grow the viewport to fit it."""
+    height = page.evaluate("() => { const m = document.querySelector('[data-testid=\"stMain\"]'); return m ? m.scrollHeight : document.body.scrollHeight; }")
+    width = page.viewport_size["width"]
+    page.set_viewport_size({"width": width, "height": int(min(max(height, 1000), 8000))})
+    page.wait_for_timeout(700)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    page.set_viewport_size({"width": width, "height": 1000})
+
+
 def _no_exception(page) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0, page.locator('[data-testid="stException"]').first.inner_text()
     assert "Traceback" not in page.content()
@@ -116,7 +127,12 @@ def test_every_page_and_upload(browser, app_url):
             page.locator(must).first.wait_for(timeout=300_000)
         _settle(page)
         _no_exception(page)
-        page.screenshot(path=str(SHOTS / f"{shot}.png"), full_page=True)
+        _shoot(page, shot)
+        if path == "model_cards" and has_models:
+            page.get_by_role("tab", name="Training curves").click()
+            page.wait_for_timeout(1500)
+            _no_exception(page)
+            _shoot(page, "model_cards_training")
 
     # upload a real sample DICOM: one probability per model and one Grad-CAM image per model
     dicom = Path(load_dataset("sample")[0].path)
@@ -135,7 +151,7 @@ def test_every_page_and_upload(browser, app_url):
         assert page.get_by_text("De-identified metadata").count() == 1
     else:
         page.get_by_text("Choose models in the sidebar").first.wait_for(timeout=120_000)
-    page.screenshot(path=str(SHOTS / "upload_dicom.png"), full_page=True)
+    _shoot(page, "upload_dicom")
 
     # a corrupt file: a friendly message, no traceback
     page.goto(f"{app_url}/upload")
@@ -144,5 +160,5 @@ def test_every_page_and_upload(browser, app_url):
     page.get_by_text("could not be read as a mammogram").first.wait_for(timeout=120_000)
     _settle(page)
     _no_exception(page)
-    page.screenshot(path=str(SHOTS / "upload_corrupt.png"), full_page=True)
+    _shoot(page, "upload_corrupt")
     ctx.close()
