@@ -17,6 +17,22 @@ WEIGHTS_FILE = "model.keras"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def _preload_triton() -> None:
+    """Load torch's triton (if installed) before TensorFlow: both bundle LLVM, and importing
+    triton after TensorFlow segfaults (seen: a torch model loaded after a Keras one, via
+    torchvision -> torch._dynamo -> triton). The other order is safe."""
+    import importlib.util
+
+    if importlib.util.find_spec("triton") is not None:
+        try:
+            import triton  # noqa: F401
+        except Exception:  # a broken triton only matters to torch's compiler, never used here
+            pass
+
+
+_preload_triton()
+
+
 class KerasBackend:
     framework = "keras"
 
