@@ -99,8 +99,9 @@ class KerasBackend:
         return float(np.asarray(loss).ravel()[0])
 
     def save(self, folder: str, fp16: bool) -> str:
-        # an uncompiled copy, so the file holds weights and graph but no optimizer state
-        plain = self.keras.models.clone_model(self.model)
+        # a fresh model from the config, so the file holds weights and graph but no optimizer
+        # state (clone_model keeps it: 10 MB instead of 3.6 MB for MobileNet 0.5)
+        plain = self.keras.Model.from_config(self.model.get_config())
         plain.set_weights(self.model.get_weights())
         plain.save(str(Path(folder) / WEIGHTS_FILE))  # .keras offers no fp16 storage
         return WEIGHTS_FILE
