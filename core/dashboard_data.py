@@ -15,7 +15,6 @@ import math
 import os
 import sys
 import threading
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -747,28 +746,6 @@ def limit_torch_threads() -> int | None:
     return n
 
 
-@contextmanager
-def _prepare_once(model: Any):
-    """Within one run, reuse the model's preprocessing of an image (predict and explain both need it)."""
-    if not hasattr(model, "prepare") or "prepare" in vars(model):
-        yield
-        return
-    original = model.prepare
-    memo: dict[Any, Any] = {}
-
-    def prepare(image, roi=None):
-        key = (id(image), None if roi is None else tuple(roi))
-        if key not in memo:
-            memo[key] = original(image, roi)
-        return memo[key]
-
-    model.prepare = prepare
-    try:
-        yield
-    finally:
-        del model.prepare
-
-
 def run_model(model: Any, image: Mammogram, display_shape: tuple[int, int], cam: str = "predicted", with_input: bool = False) -> ModelResult:
     """Probabilities, decision and a display-size Grad-CAM of one loaded classifier on one image.
 
@@ -777,9 +754,7 @@ def run_model(model: Any, image: Mammogram, display_shape: tuple[int, int], cam:
     """
     limit_torch_threads()
     with _lock_for(model):
-        stages = [getattr(model, "stage1", None), getattr(model, "stage2", None)]
-        with _prepare_once(model), _prepare_once(stages[0] or object()), _prepare_once(stages[1] or object()):
-            return _run_model(model, image, display_shape, cam, with_input)
+        return _run_model(model, image, display_shape, cam, with_input)
 
 
 def _run_model(model: Any, image: Mammogram, display_shape: tuple[int, int], cam: str, with_input: bool) -> ModelResult:

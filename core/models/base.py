@@ -86,19 +86,30 @@ class ImageClassifier:
         self.pipeline = Pipeline.from_json(card["preprocessing"])
         self.patch_scale: float = float(card.get("patch_scale", 2.5))
         self.backend = backend
+        self._last: tuple[Any, ...] | None = None  # (pixels, roi, prepared): predict then explain reuse it
 
     @property
     def framework(self) -> str:
         return self.backend.framework
 
     def prepare(self, image: Mammogram, roi: Roi | None = None) -> tuple[np.ndarray, Transform, tuple[int, int, int, int] | None]:
-        """Model input for one image, the transform back, and the patch box (patch models)."""
+        """Model input for one image, the transform back, and the patch box (patch models).
+
+        The last result is kept (it holds a reference to the pixels, so identity is safe):
+        the dashboard's predict-then-explain on one upload preprocesses once.
+        """
+        last = self._last
+        if last is not None and last[0] is image.pixels and last[1] == roi:
+            return last[2]
         if self.input != "patch":
             x, tf = self.pipeline.apply(image.pixels)
-            return x, tf, None
-        box = roi_box(image.shape, roi or breast_centre_roi(image.pixels), self.patch_scale)
-        x, tf = self.pipeline.apply(extract_patch(image.pixels, box))
-        return x, tf, box
+            out = (x, tf, None)
+        else:
+            box = roi_box(image.shape, roi or breast_centre_roi(image.pixels), self.patch_scale)
+            x, tf = self.pipeline.apply(extract_patch(image.pixels, box))
+            out = (x, tf, box)
+        self._last = (image.pixels, roi, out)
+        return out
 
     def predict_proba(self, images: Sequence[Mammogram], rois: Sequence[Roi | None] | None = None) -> np.ndarray:
         rois = list(rois) if rois is not None else [None] * len(images)
