@@ -18,14 +18,22 @@ from core.datasets import load_dataset  # noqa: E402
 from core.io import read_image  # noqa: E402
 from core.models import registry  # noqa: E402
 from core.models.card import write_card  # noqa: E402
+from core.types import Mammogram  # noqa: E402
+
+
+def fresh(image: Mammogram) -> Mammogram:
+    return Mammogram(image.pixels.view(), image.meta)
 
 
 def p50_ms(model, image, repeats: int = 9) -> float:
-    model.predict_proba([image])
+    """Preprocessing included: a fresh view of the pixels each call defeats the classifier's
+    last-input cache (a view is a new array object, no copy)."""
+    model.predict_proba([fresh(image)])
     times = []
     for _ in range(repeats):
+        im = fresh(image)
         t0 = time.perf_counter()
-        model.predict_proba([image])
+        model.predict_proba([im])
         times.append(time.perf_counter() - t0)
     return 1000 * statistics.median(times)
 
@@ -39,7 +47,7 @@ def main() -> None:
     dicom = read_image(load_dataset("sample")[0].path)
     print(f"{'model':32s} {'film 1024 px':>14s} {'DICOM ~4600 px':>16s}")
     for card in registry.discover():
-        if not registry.weights_available(card) or card.get("task") == "hierarchy":
+        if not registry.weights_available(card):
             continue
         model = registry.load(card["name"])
         t_film, t_dicom = p50_ms(model, film), p50_ms(model, dicom)
