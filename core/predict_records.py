@@ -64,6 +64,3 @@ def external_check(model) -> list[dict[str, Any]]:
         out.append({"image_id": rec.image_id, "truth": truth, "probabilities": {c: round(float(v), 4) for c, v in zip(model.classes, probs)}, "note": "no lesion coordinates in the sample: patch at the breast centre" if getattr(model, "input", "whole") == "patch" else ""})
     return out
 
-
-def task_classes(task: str) -> tuple[str, ...]:
-    return TASK_CLASSES["flat3" if task == "hierarchy" else task]

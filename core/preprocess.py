@@ -62,19 +62,6 @@ class Transform:
                 pts += (p["left"], p["top"])
         return pts
 
-    def scale(self) -> float:
-        """Mean linear scale from original pixels to model pixels (for radii)."""
-        s = 1.0
-        for op, p in self.ops:
-            if op == "resize":
-                (ih, iw), (oh, ow) = p["in_shape"], p["out_shape"]
-                s *= 0.5 * (oh / ih + ow / iw)
-        return s
-
-    @property
-    def flipped(self) -> bool:
-        return sum(op == "flip" for op, _ in self.ops) % 2 == 1
-
 
 def area_resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """INTER_AREA resize to (w, h); very large reductions go through OpenCV's fast integer-factor path first."""
@@ -252,11 +239,6 @@ class Pipeline:
         for name, params in self.steps:
             img, tf = STEPS[name](img, tf, **params)
         return img, tf
-
-    def split_at(self, name: str) -> tuple["Pipeline", "Pipeline"]:
-        """Steps up to and including `name`, and the rest (to cache the slow front half)."""
-        idx = [n for n, _ in self.steps].index(name) + 1
-        return Pipeline(self.steps[:idx]), Pipeline(self.steps[idx:])
 
     def to_json(self) -> list[list[Any]]:
         return [[n, p] for n, p in self.steps]

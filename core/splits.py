@@ -14,9 +14,6 @@ from sklearn.model_selection import StratifiedGroupKFold
 from .errors import SplitLeakError, UsageError
 from .types import LABELS, Record
 
-SPLITS = ("train", "val", "test")
-
-
 def _patient_strata(records: Sequence[Record]) -> tuple[np.ndarray, np.ndarray]:
     """Each image is stratified by its patient's most severe label, so groups stay whole."""
     worst: dict[str, int] = {}

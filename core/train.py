@@ -22,6 +22,7 @@ import yaml
 from .augment import Augment
 from .datasets import load_dataset
 from .errors import UsageError
+from .models.trainable import Trainable
 from .models.card import HISTORY_FILE, PREDICTIONS_FILE, default_models_dir, repo_root, sha256_file, write_card
 from .preprocess import Pipeline
 from .predict_records import predict_records, external_check
@@ -76,7 +77,7 @@ def _seed_everything(seed: int) -> None:
         pass
 
 
-def _new_backend(card: dict[str, Any], recipe: dict[str, Any], log: Log):
+def _new_backend(card: dict[str, Any], recipe: dict[str, Any], log: Log) -> Trainable:
     init = recipe.get("init", "random")
     init_state = None
     if init == "imagenet-lite0":

@@ -60,9 +60,6 @@ class Hierarchy:
             return np.zeros((0, 3), np.float32)
         return np.stack([self.trace(im, r).probabilities for im, r in zip(images, rois)])
 
-    def decide(self, trace: StageTrace) -> str:
-        return trace.decision
-
     def explain(self, image: Mammogram, class_index: int, roi: Roi | None = None) -> Heatmap:
         """Normal/lesion evidence from stage 1; benign/malignant from stage 2 on its patch."""
         if class_index == 0:
