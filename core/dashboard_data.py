@@ -355,19 +355,16 @@ def _card_ci(card: dict[str, Any], key: str) -> tuple[float, float] | None:
 
 
 def _boot_ci(rows: pd.DataFrame, y: np.ndarray, s: np.ndarray, fn, n_boot: int = 300, seed: int = 0) -> tuple[float, float]:
-    """Patient-level bootstrap 95 % CI of fn(y, s) (same scheme as core.evaluate)."""
-    groups = rows["patient_id"].to_numpy() if "patient_id" in rows.columns else np.arange(len(rows))
-    uniq, inv = np.unique(groups, return_inverse=True)
-    members = [np.nonzero(inv == g)[0] for g in range(len(uniq))]
-    rng = np.random.default_rng(seed)
-    vals = []
-    for _ in range(n_boot):
-        idx = np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])
-        if len(np.unique(y[idx])) == 2:
-            vals.append(fn(y[idx], s[idx]))
-    if len(vals) < 10:
-        return (math.nan, math.nan)
-    return (float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5)))
+    """Patient-level bootstrap 95 % CI of fn(y, s), through core.evaluate's bootstrap."""
+    from .evaluate import bootstrap_ci
+
+    frame = pd.DataFrame({"patient_id": rows["patient_id"].to_numpy(), "y": y, "s": s})
+
+    def compute(r: pd.DataFrame) -> dict[str, float]:
+        return {"v": float(fn(r["y"], r["s"])) if r["y"].nunique() == 2 else math.nan}
+
+    lo, hi = bootstrap_ci(frame, compute, ["v"], n=n_boot, seed=seed)["v"]
+    return (lo, hi)
 
 
 def roc_curve_data(card: dict[str, Any], pred: pd.DataFrame, event: str, split: str = "test") -> Curve | None:
