@@ -267,6 +267,11 @@ def _finish(recipe, card, backend, records, assignment, data_dir, models_dir, hi
     folder.mkdir(parents=True)
     fp16 = bool(recipe.get("fp16", True)) and backend.framework == "torch"
     weights_file = backend.save(str(folder), fp16)
+    if not recipe.get("ship_weights", True):  # `*.unshipped.*` is git-ignored: over the size budget
+        stem, _, suffix = weights_file.partition(".")
+        unshipped = f"{stem}.unshipped.{suffix}"
+        (folder / weights_file).rename(folder / unshipped)
+        weights_file = unshipped
     wpath = folder / weights_file
     card.update({
         "parameters": backend.n_params(),
