@@ -1,0 +1,66 @@
+"""A dense patch net over one whole image: class-probability maps on the image grid.
+
+Shared by training, out-of-fold runs and the registered model, so a card's figures and
+a user's prediction go through one function.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .geometry import cells_to_image, pad_to_multiple
+from .patch_net import DensePatchNet, to_tensor
+from .score_rules import get_rule
+
+MAP_NAMES = ("lesion", "benign", "malignant")
+
+
+def breast_box(mask: np.ndarray, margin: int = 16) -> tuple[int, int, int, int]:
+    ys, xs = np.nonzero(mask)
+    h, w = mask.shape
+    if len(xs) == 0:
+        return 0, 0, w, h
+    return max(0, xs.min() - margin), max(0, ys.min() - margin), min(w, xs.max() + margin + 1), min(h, ys.max() + margin + 1)
+
+
+@torch.inference_mode()
+def patch_maps(net: DensePatchNet, gray: np.ndarray, breast: np.ndarray, mean: list[float], std: list[float]) -> dict[str, np.ndarray]:
+    """lesion (1 - p(background)), benign and malignant probability maps, zero outside the breast."""
+    net.eval()
+    h, w = gray.shape
+    x0, y0, x1, y1 = breast_box(breast)
+    side = net.stride * net.window
+    crop = gray[y0:y1, x0:x1]
+    ch, cw = crop.shape
+    padded = pad_to_multiple(np.pad(crop, ((0, max(0, side - ch)), (0, max(0, side - cw)))), net.stride)
+    x = to_tensor(padded, mean, std).contiguous(memory_format=torch.channels_last)
+    probs = torch.softmax(net.dense_logits(x).float(), 1)[0].numpy()
+    out = {}
+    for name, k in (("lesion", 0), ("benign", 1), ("malignant", 2)):
+        cells = 1.0 - probs[0] if name == "lesion" else probs[k]
+        full = np.zeros((h, w), np.float32)
+        full[y0:y1, x0:x1] = cells_to_image(cells, padded.shape, net.stride, net.window)[:ch, :cw]
+        out[name] = full * breast
+    return out
+
+
+def stage_scores(maps: dict[str, np.ndarray], stage1_rule: str, stage2_rule: str) -> tuple[float, float]:
+    """Image scores from the maps: lesion vs normal, and malignant share among lesion cells."""
+    s1 = get_rule(stage1_rule)(maps["lesion"])
+    r2 = get_rule(stage2_rule)
+    m, b = r2(maps["malignant"]), r2(maps["benign"])
+    s2 = m / (m + b) if m + b > 0 else 0.5
+    return float(s1), float(s2)
+
+
+def three_class(s1: float, s2: float) -> np.ndarray:
+    """normal / benign / malignant probabilities from the two stage scores."""
+    return np.array([1.0 - s1, s1 * (1.0 - s2), s1 * s2], np.float32)
+
+
+def top_input(maps: dict[str, np.ndarray], size: int = 64) -> np.ndarray:
+    """The maps as the whole-image top layers see them: 3 x size x size (area-averaged)."""
+    import cv2
+
+    return np.stack([cv2.resize(maps[n], (size, size), interpolation=cv2.INTER_AREA) for n in MAP_NAMES]).astype(np.float32)

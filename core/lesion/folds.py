@@ -1,0 +1,25 @@
+"""Patient-level folds for lesion models: fold f is held out, fold f+1 validates, the rest train.
+
+Fold 0 with fold 1 as validation is exactly `split_patients` (the fixed 60/20/20 split),
+so the shipped model is the first out-of-fold model and costs no extra training.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..splits import check_no_leak, kfold
+from ..types import Record
+
+K = 5
+
+
+def fold_parts(records: Sequence[Record], fold: int, k: int = K, seed: int = 0) -> dict[str, np.ndarray]:
+    folds = kfold(records, k=k, seed=seed)
+    test, val = folds[fold], folds[(fold + 1) % k]
+    train = np.concatenate([folds[j] for j in range(k) if j not in (fold, (fold + 1) % k)])
+    assignment = {records[i].image_id: part for part, idx in (("train", train), ("val", val), ("test", test)) for i in idx}
+    check_no_leak(records, assignment)
+    return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}

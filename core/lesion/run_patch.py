@@ -1,0 +1,95 @@
+"""Run the dense patch model's folds: `python -m core.lesion.run_patch RECIPE.yaml [--folds 0 1 ..]`.
+
+Each fold is saved under `.cache/lesion_runs/<name>/` as soon as it ends (a session can stop
+between folds and resume); `python -m core train` then packs fold 0 into the shipped model
+and the held-out parts of all folds into `oof_predictions.csv`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+
+from ..datasets import load_dataset
+from ..evaluate import choose_threshold
+from ..models.card import repo_root
+from .dense import stage_scores, three_class, top_input
+from .folds import fold_parts
+from .mias_arrays import load_lesion_images
+from .train_patch import PatchRecipe, choose_rules, fold_maps, train_map_top, train_patch_net
+
+LABEL_INDEX = {"normal": 0, "benign": 1, "malignant": 2}
+
+
+def run_dir(name: str) -> Path:
+    return repo_root() / ".cache" / "lesion_runs" / name
+
+
+def run_fold(recipe: dict[str, Any], data, fold: int, out: Path, log=print) -> None:
+    r = PatchRecipe.from_dict(recipe.get("train", {}))
+    parts = fold_parts(data.records, fold)
+    t0 = time.time()
+    log(f"[{recipe['name']}] fold {fold}: train {len(parts['train'])} val {len(parts['val'])} test {len(parts['test'])} images")
+    net, history, info = train_patch_net(data, parts["train"], parts["val"], r, log)
+    every = np.arange(len(data.records))
+    maps = fold_maps(net, data, every, info["data_config"])
+    rules = choose_rules([maps[i] for i in parts["val"]], data, parts["val"])
+    scores = np.array([stage_scores(m, rules["stage1_rule"], rules["stage2_rule"]) for m in maps])
+    plain = np.stack([three_class(s1, s2) for s1, s2 in scores])
+    labels = np.array([LABEL_INDEX[rec.label] for rec in data.records])
+    tops = np.stack([top_input(m) for m in maps])
+    top, top_history = train_map_top(tops[parts["train"]], labels[parts["train"]], tops[parts["val"]], labels[parts["val"]], r, log)
+    with torch.no_grad():
+        e2e = torch.softmax(top(torch.from_numpy(tops)), 1).numpy()
+    part_of = np.empty(len(every), object)
+    for name, idx in parts.items():
+        part_of[idx] = name
+    rows = pd.DataFrame({"image_id": [x.image_id for x in data.records], "patient_id": [x.patient_id for x in data.records], "fold": fold, "part": part_of, "label": [x.label for x in data.records]})
+    for k, c in enumerate(("normal", "benign", "malignant")):
+        rows[f"plain_p_{c}"] = plain[:, k]
+        rows[f"e2e_p_{c}"] = e2e[:, k]
+    val = parts["val"]
+    thresholds = {"stage1": choose_threshold(labels[val] > 0, scores[val, 0]), "stage2": choose_threshold(labels[val][labels[val] > 0] == 2, scores[val][labels[val] > 0, 1])}
+    torch.save({"net": net.state_dict(), "top": top.state_dict(), "rules": rules, "thresholds": thresholds, "info": info, "recipe": recipe, "seconds": round(time.time() - t0, 1)}, out / f"fold{fold}.pt")
+    pd.DataFrame(history).to_csv(out / f"fold{fold}_history.csv", index=False)
+    pd.DataFrame(top_history).to_csv(out / f"fold{fold}_top_history.csv", index=False)
+    rows.to_csv(out / f"fold{fold}.csv", index=False)
+    log(f"[{recipe['name']}] fold {fold} done in {time.time() - t0:.0f} s; rules {rules['stage1_rule']} / {rules['stage2_rule']}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("recipe")
+    ap.add_argument("--data", default=str(repo_root().parent / "shared" / "data"))
+    ap.add_argument("--folds", type=int, nargs="*", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--limit", type=int, default=0, help="smoke: use the first N images only")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    recipe = yaml.safe_load(Path(args.recipe).read_text())
+    if args.limit:
+        recipe["name"] += "-smoke"
+        recipe.setdefault("train", {}).update(epochs=1, head_epochs=1, max_batches=2, top_epochs=3)
+    records = load_dataset("mias", args.data)
+    if args.limit:
+        records = records[: args.limit]
+    data = load_lesion_images(records)
+    out = run_dir(recipe["name"])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "recipe.json").write_text(json.dumps(recipe, indent=1))
+    for fold in args.folds:
+        if (out / f"fold{fold}.csv").exists():
+            print(f"fold {fold}: done already")
+            continue
+        run_fold(recipe, data, fold, out)
+
+
+if __name__ == "__main__":
+    main()

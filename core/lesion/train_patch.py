@@ -1,0 +1,225 @@
+"""Train the dense patch classifier (seeds 000/004) and its whole-image top (Shen et al.).
+
+One fold = train on the training images' patches, choose the epoch, the score rules
+and the thresholds on the validation images (whole images, dense maps), then score the
+held-out images. The fixed split is fold 0 (test) with fold 1 as validation, exactly
+`split_patients`, so the shipped model is also the first out-of-fold model.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import roc_auc_score
+
+from .dense import patch_maps, stage_scores, three_class, top_input
+from .mias_arrays import LesionImages
+from .patch_net import DensePatchNet, MapTop, data_config, load_lite0_imagenet, to_tensor
+from .score_rules import candidate_rules
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class PatchRecipe:
+    backbone: str = "tf_efficientnet_lite0"
+    window: int = 4  # cells of 32 px: 128-px patches at MIAS's 200 µm
+    drop_rate: float = 0.2
+    jitter_per_lesion: int = 6
+    background_per_image: int = 3
+    batch_size: int = 32
+    head_epochs: int = 1
+    head_lr: float = 1e-3
+    epochs: int = 7
+    lr: float = 2e-4
+    lr_decay: float = 0.85
+    weight_decay: float = 1e-5
+    patience: int = 3
+    seed: int = 0
+    top_epochs: int = 200
+    top_lr: float = 3e-3
+    max_batches: int | None = None  # smoke runs
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "PatchRecipe":
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+def _auc(y: np.ndarray, s: np.ndarray) -> float:
+    y = np.asarray(y)
+    return float(roc_auc_score(y, s)) if len(np.unique(y)) == 2 else float("nan")
+
+
+def sample_patches(data: LesionImages, idx: np.ndarray, rng: np.random.Generator, recipe: PatchRecipe, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lesion-centred patches with jitter (benign 1 / malignant 2) and breast-tissue patches (0)
+    from normal images and from lesion images away from every circle."""
+    xs, ys = [], []
+    for i in idx:
+        img, mask, circles = data.images[i], data.breasts[i], data.circles[i]
+        h, w = img.shape
+        if data.records[i].label != "normal" and not circles:
+            continue  # a lesion without coordinates: no patch of it is known to be background
+        for cx, cy, r, severity in circles:
+            d = min(max(r, 16.0) * 0.5, side / 4)
+            for _ in range(recipe.jitter_per_lesion):
+                x0 = int(np.clip(cx + rng.uniform(-d, d) - side / 2, 0, w - side))
+                y0 = int(np.clip(cy + rng.uniform(-d, d) - side / 2, 0, h - side))
+                xs.append(img[y0 : y0 + side, x0 : x0 + side])
+                ys.append(2 if severity == "malignant" else 1)
+        cy_all, cx_all = np.nonzero(mask[::8, ::8])
+        got = 0
+        for _ in range(60):
+            if got >= recipe.background_per_image or len(cx_all) == 0:
+                break
+            j = int(rng.integers(len(cx_all)))
+            cx, cy = cx_all[j] * 8, cy_all[j] * 8
+            x0, y0 = int(np.clip(cx - side / 2, 0, w - side)), int(np.clip(cy - side / 2, 0, h - side))
+            if mask[y0 : y0 + side, x0 : x0 + side].mean() < 0.5:
+                continue
+            if any(np.hypot(cx - lx, cy - ly) < lr + 0.75 * side for lx, ly, lr, _ in circles):
+                continue
+            xs.append(img[y0 : y0 + side, x0 : x0 + side])
+            ys.append(0)
+            got += 1
+    return np.stack(xs).astype(np.float32), np.array(ys, np.int64)
+
+
+def _augment(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    out = []
+    for p in batch:
+        if rng.random() < 0.5:
+            p = p[:, ::-1]
+        if rng.random() < 0.5:
+            p = p[::-1]
+        p = np.rot90(p, int(rng.integers(4)))
+        p = np.clip(p * rng.uniform(0.9, 1.1) + rng.uniform(-0.05, 0.05), 0, 1)
+        out.append(np.ascontiguousarray(p))
+    return np.stack(out)
+
+
+def fold_maps(net: DensePatchNet, data: LesionImages, idx: np.ndarray, cfg: dict[str, Any], progress=None) -> list[dict[str, np.ndarray]]:
+    it = progress(idx) if progress else idx
+    return [patch_maps(net, data.images[i], data.breasts[i], cfg["mean"], cfg["std"]) for i in it]
+
+
+def choose_rules(maps: list[dict[str, np.ndarray]], data: LesionImages, idx: np.ndarray) -> dict[str, Any]:
+    """Score rules for stage 1 and stage 2 with the best validation ROC-AUC."""
+    labels = [data.records[i].label for i in idx]
+    y1 = np.array([l != "normal" for l in labels])
+    lesion = np.array([l != "normal" for l in labels])
+    y2 = np.array([l == "malignant" for l in labels])
+    best: dict[str, Any] = {}
+    for rule in candidate_rules():
+        s = np.array([stage_scores(m, rule, rule) for m in maps])
+        a1, a2 = _auc(y1, s[:, 0]), _auc(y2[lesion], s[lesion, 1])
+        best.setdefault("candidates", []).append({"rule": rule, "val_auc_stage1": a1, "val_auc_stage2": a2})
+        if np.nan_to_num(a1, nan=-1) > best.get("a1", -1):
+            best.update(a1=a1, stage1_rule=rule)
+        if np.nan_to_num(a2, nan=-1) > best.get("a2", -1):
+            best.update(a2=a2, stage2_rule=rule)
+    return {"stage1_rule": best.get("stage1_rule", "max"), "stage2_rule": best.get("stage2_rule", "max"), "candidates": best["candidates"]}
+
+
+def train_patch_net(data: LesionImages, train_idx: np.ndarray, val_idx: np.ndarray, recipe: PatchRecipe, log: Log = print) -> tuple[DensePatchNet, list[dict[str, Any]], dict[str, Any]]:
+    torch.manual_seed(recipe.seed)
+    rng = np.random.default_rng(recipe.seed)
+    net = DensePatchNet(recipe.backbone, 3, recipe.window, recipe.drop_rate)
+    init = load_lite0_imagenet(net.trunk)
+    cfg = data_config(net.trunk)
+    net = net.to(memory_format=torch.channels_last)
+    side = net.stride * net.window
+    history: list[dict[str, Any]] = []
+    best_state, best_score = copy.deepcopy(net.state_dict()), -np.inf
+    stale = 0
+    val_labels = [data.records[i].label for i in val_idx]
+    y1 = np.array([l != "normal" for l in val_labels])
+    y2 = np.array([l == "malignant" for l in val_labels])
+    total = recipe.head_epochs + recipe.epochs
+    for epoch in range(total):
+        head_only = epoch < recipe.head_epochs
+        for p in net.trunk.parameters():
+            p.requires_grad_(not head_only)
+        if epoch == 0 or epoch == recipe.head_epochs:
+            params = [p for p in net.parameters() if p.requires_grad]
+            opt = torch.optim.Adam(params, lr=recipe.head_lr if head_only else recipe.lr, weight_decay=recipe.weight_decay)
+        lr = recipe.head_lr if head_only else recipe.lr * recipe.lr_decay ** (epoch - recipe.head_epochs)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        t0 = time.time()
+        x, y = sample_patches(data, train_idx, rng, recipe, side)
+        counts = np.bincount(y, minlength=3)
+        weight = torch.tensor(len(y) / (3 * np.maximum(counts, 1)), dtype=torch.float32)
+        order = rng.permutation(len(y))
+        net.train()
+        if head_only:
+            net.trunk.eval()  # frozen trunk keeps its ImageNet BatchNorm statistics
+        losses = []
+        batches = [order[i : i + recipe.batch_size] for i in range(0, len(order), recipe.batch_size)][: recipe.max_batches]
+        for b in batches:
+            xb = to_tensor(_augment(x[b], rng), cfg["mean"], cfg["std"]).contiguous(memory_format=torch.channels_last)
+            loss = F.cross_entropy(net(xb), torch.from_numpy(y[b]), weight=weight)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+        maps = fold_maps(net, data, val_idx, cfg)
+        s = np.array([stage_scores(m, "top_area_mean:4096", "top_area_mean:4096") for m in maps])
+        a1 = _auc(y1, s[:, 0])
+        a2 = _auc(y2[y1], s[y1, 1])
+        score = np.nan_to_num(a1, nan=0.5) + np.nan_to_num(a2, nan=0.5)
+        improved = score > best_score + 1e-6
+        row = {"epoch": epoch + 1, "stage": "head" if head_only else "all", "lr": lr, "patches": int(len(y)), "patch_counts": counts.tolist(), "train_loss": float(np.mean(losses)), "val_auc_stage1": a1, "val_auc_stage2": a2, "seconds": round(time.time() - t0, 1), "best": bool(improved)}
+        history.append(row)
+        log(f"epoch {epoch + 1}/{total} ({row['stage']}): loss {row['train_loss']:.4f} val AUC stage1 {a1:.3f} stage2 {a2:.3f} ({row['seconds']} s){' *' if improved else ''}")
+        if improved:
+            best_score, best_state, stale = score, copy.deepcopy(net.state_dict()), 0
+        elif not head_only:
+            stale += 1
+            if stale >= recipe.patience:
+                log("early stop")
+                break
+    net.load_state_dict(best_state)
+    net.eval()
+    return net, history, {"initial_weights": init, "data_config": cfg}
+
+
+def train_map_top(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray, recipe: PatchRecipe, log: Log = print) -> tuple[MapTop, list[dict[str, Any]]]:
+    """Shen's whole-image top layers over the patch map, trained on whole images (full batch)."""
+    torch.manual_seed(recipe.seed)
+    top = MapTop()
+    opt = torch.optim.Adam(top.parameters(), lr=recipe.top_lr, weight_decay=1e-4)
+    counts = np.bincount(train_y, minlength=3)
+    weight = torch.tensor(len(train_y) / (3 * np.maximum(counts, 1)), dtype=torch.float32)
+    xt, yt, xv = torch.from_numpy(train_x), torch.from_numpy(train_y), torch.from_numpy(val_x)
+    yv1, yv2 = val_y > 0, val_y == 2
+    best, best_state, history = -np.inf, copy.deepcopy(top.state_dict()), []
+    gen = torch.Generator().manual_seed(recipe.seed)
+    for epoch in range(recipe.top_epochs):
+        top.train()
+        flip = torch.rand(len(xt), generator=gen) < 0.5
+        xb = torch.where(flip[:, None, None, None], xt.flip(-1), xt)
+        loss = F.cross_entropy(top(xb), yt, weight=weight)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        top.eval()
+        with torch.no_grad():
+            p = torch.softmax(top(xv), 1).numpy()
+        a1 = _auc(yv1, 1 - p[:, 0])
+        a2 = _auc(yv2[yv1], p[yv1, 2] / np.maximum(p[yv1, 1] + p[yv1, 2], 1e-9))
+        score = np.nan_to_num(a1, nan=0.5) + np.nan_to_num(a2, nan=0.5)
+        history.append({"epoch": epoch + 1, "train_loss": float(loss.detach()), "val_auc_stage1": a1, "val_auc_stage2": a2})
+        if score > best + 1e-6:
+            best, best_state = score, copy.deepcopy(top.state_dict())
+    top.load_state_dict(best_state)
+    top.eval()
+    log(f"map top: best validation AUC sum {best:.3f}")
+    return top, history

@@ -1,0 +1,169 @@
+"""Train seed 002's B-Cir U-Net on MIAS circles: Dice + BCE, Adam 2e-4 (beta1 0.5), the
+seed's augmentations (crop, flips, translation, rotation, Gaussian noise), histogram-
+equalised input. Images without coordinates leave the mask loss; normal images teach an
+empty mask, which is what makes the map's maximum an image score.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import roc_auc_score
+
+from ..io import read_image
+from ..preprocess import Pipeline
+from ..types import Record
+from .geometry import circle_mask
+from .mias_arrays import circles_of
+from .patch_net import data_config, to_tensor
+from .unet import BCirUNet, load_encoder_imagenet
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class UNetRecipe:
+    size: int = 256
+    epochs: int = 14
+    batch_size: int = 8
+    lr: float = 2e-4
+    beta1: float = 0.5
+    dropout: float = 0.1
+    normals_per_lesion: float = 1.0
+    patience: int = 5
+    seed: int = 0
+    max_batches: int | None = None
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "UNetRecipe":
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+def unet_pipeline(size: int) -> Pipeline:
+    return Pipeline([("limit_size", {"max_side": 1024}), ("hist_eq", {}), ("resize_pad", {"size": size})])
+
+
+@dataclass
+class SegData:
+    records: list[Record]
+    inputs: np.ndarray  # N x S x S float32
+    masks: np.ndarray  # N x S x S uint8
+    has_geometry: np.ndarray  # N bool: lesion coordinates known (or a normal image)
+    full_masks: list[np.ndarray | None]  # masks on the original grid (lesion images with coordinates)
+
+
+def build_seg_data(records: Sequence[Record], size: int, progress=None) -> SegData:
+    pipe = unet_pipeline(size)
+    xs, ms, geo, full = [], [], [], []
+    for rec in progress(records) if progress else records:
+        image = read_image(rec.path)
+        x, tf = pipe.apply(image.pixels)
+        circles = circles_of(rec)
+        scale = size / max(image.shape)
+        pts = tf.forward_points(np.array([(c[0], c[1]) for c in circles])) if circles else np.zeros((0, 2))
+        ms.append(circle_mask((size, size), [(p[0], p[1], c[2] * scale) for p, c in zip(pts, circles)]).astype(np.uint8))
+        xs.append(x.astype(np.float32))
+        geo.append(rec.label == "normal" or bool(circles))
+        full.append(circle_mask(image.shape, [(c[0], c[1], c[2]) for c in circles]) if circles else None)
+    return SegData(list(records), np.stack(xs), np.stack(ms), np.array(geo), full)
+
+
+def _augment(x: np.ndarray, m: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    s = x.shape[0]
+    angle = rng.uniform(-15, 15)
+    zoom = rng.uniform(1.0, 1.2)  # crop: zoom in on part of the image
+    tx, ty = rng.uniform(-0.08, 0.08, 2) * s
+    a = cv2.getRotationMatrix2D((s / 2, s / 2), angle, zoom)
+    a[:, 2] += (tx, ty)
+    x = cv2.warpAffine(x, a, (s, s), flags=cv2.INTER_LINEAR, borderValue=0)
+    m = cv2.warpAffine(m, a, (s, s), flags=cv2.INTER_NEAREST, borderValue=0)
+    if rng.random() < 0.5:
+        x, m = x[:, ::-1], m[:, ::-1]
+    if rng.random() < 0.5:
+        x, m = x[::-1], m[::-1]
+    x = np.clip(x + rng.normal(0, 0.02, x.shape), 0, 1).astype(np.float32)
+    return np.ascontiguousarray(x), np.ascontiguousarray(m)
+
+
+def dice_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    bce = F.binary_cross_entropy_with_logits(logits, target)
+    p = torch.sigmoid(logits)
+    inter = (p * target).sum()
+    dice = 1 - (2 * inter + 1) / (p.sum() + target.sum() + 1)
+    return bce + dice
+
+
+@torch.inference_mode()
+def predict_maps(net: BCirUNet, inputs: np.ndarray, cfg: dict[str, Any], batch: int = 8) -> np.ndarray:
+    net.eval()
+    out = []
+    for i in range(0, len(inputs), batch):
+        out.append(torch.sigmoid(net(to_tensor(inputs[i : i + batch], cfg["mean"], cfg["std"])))[:, 0].numpy())
+    return np.concatenate(out).astype(np.float32)
+
+
+def dice_iou(prob: np.ndarray, mask: np.ndarray, threshold: float = 0.5) -> tuple[float, float]:
+    pred = prob >= threshold
+    mask = mask.astype(bool)
+    inter, union, total = np.logical_and(pred, mask).sum(), np.logical_or(pred, mask).sum(), pred.sum() + mask.sum()
+    return (float(2 * inter / total) if total else 1.0), (float(inter / union) if union else 1.0)
+
+
+def _auc(y, s) -> float:
+    return float(roc_auc_score(y, s)) if len(np.unique(y)) == 2 else float("nan")
+
+
+def train_unet(data: SegData, train_idx: np.ndarray, val_idx: np.ndarray, recipe: UNetRecipe, log: Log = print) -> tuple[BCirUNet, list[dict[str, Any]], dict[str, Any]]:
+    torch.manual_seed(recipe.seed)
+    rng = np.random.default_rng(recipe.seed)
+    net = BCirUNet(dropout=recipe.dropout)
+    load_encoder_imagenet(net)
+    cfg = data_config(net.encoder)
+    opt = torch.optim.Adam(net.parameters(), lr=recipe.lr, betas=(recipe.beta1, 0.999))
+    labels = np.array([r.label for r in data.records])
+    lesion_train = train_idx[(labels[train_idx] != "normal") & data.has_geometry[train_idx]]
+    normal_train = train_idx[labels[train_idx] == "normal"]
+    val_lesion = val_idx[(labels[val_idx] != "normal") & data.has_geometry[val_idx]]
+    y_val = labels[val_idx] != "normal"
+    best, best_state, stale, history = -np.inf, copy.deepcopy(net.state_dict()), 0, []
+    for epoch in range(recipe.epochs):
+        t0 = time.time()
+        n_norm = min(len(normal_train), int(round(recipe.normals_per_lesion * len(lesion_train))))
+        idx = rng.permutation(np.concatenate([lesion_train, rng.choice(normal_train, n_norm, replace=False)]))
+        net.train()
+        losses = []
+        batches = [idx[i : i + recipe.batch_size] for i in range(0, len(idx), recipe.batch_size)][: recipe.max_batches]
+        for b in batches:
+            pairs = [_augment(data.inputs[i], data.masks[i], rng) for i in b]
+            x = to_tensor(np.stack([p[0] for p in pairs]), cfg["mean"], cfg["std"])
+            y = torch.from_numpy(np.stack([p[1] for p in pairs]).astype(np.float32))[:, None]
+            loss = dice_bce(net(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+        maps = predict_maps(net, data.inputs[val_idx], cfg)
+        where = {int(i): k for k, i in enumerate(val_idx)}
+        dice = float(np.mean([dice_iou(maps[where[int(i)]], data.masks[i])[0] for i in val_lesion])) if len(val_lesion) else float("nan")
+        auc = _auc(y_val, maps.reshape(len(maps), -1).max(1))
+        score = np.nan_to_num(dice) + np.nan_to_num(auc, nan=0.5)
+        improved = score > best + 1e-6
+        history.append({"epoch": epoch + 1, "lr": recipe.lr, "images": int(len(idx)), "train_loss": float(np.mean(losses)), "val_dice": dice, "val_auc_stage1_max": auc, "seconds": round(time.time() - t0, 1), "best": bool(improved)})
+        log(f"epoch {epoch + 1}/{recipe.epochs}: loss {np.mean(losses):.4f} val Dice {dice:.3f} val AUC(max) {auc:.3f} ({history[-1]['seconds']} s){' *' if improved else ''}")
+        if improved:
+            best, best_state, stale = score, copy.deepcopy(net.state_dict()), 0
+        else:
+            stale += 1
+            if stale >= recipe.patience:
+                log("early stop")
+                break
+    net.load_state_dict(best_state)
+    net.eval()
+    return net, history, {"data_config": cfg}
