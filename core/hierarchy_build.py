@@ -13,10 +13,8 @@ from typing import Any, Callable
 
 from .datasets import load_dataset
 from .errors import UsageError
-from .evaluate import evaluate_predictions
 from .models import registry
-from .models.card import PREDICTIONS_FILE, default_models_dir, write_card
-from .predict_records import external_check, predict_records
+from .models.card import default_models_dir
 from .splits import split_patients
 
 
@@ -30,7 +28,8 @@ def pick_stage(task: str, wanted: str, models_dir: Path, smoke: bool = False) ->
 
 
 def build_hierarchy(recipe: dict[str, Any], data_dir: str | Path | None = None, models_dir: str | Path | None = None, log: Callable[[str], None] = print) -> Path:
-    from .train import _latency, default_data_dir
+    from .finish import finish
+    from .train import default_data_dir
 
     t0 = time.time()
     root = Path(models_dir) if models_dir else default_models_dir()
@@ -41,7 +40,7 @@ def build_hierarchy(recipe: dict[str, Any], data_dir: str | Path | None = None, 
     train_counts = s2["data"]["split_counts"].get("train", {})
     prior = train_counts.get("malignant", 1) / max(train_counts.get("malignant", 1) + train_counts.get("benign", 1), 1)
     card: dict[str, Any] = {
-        "name": recipe["name"], "task": "hierarchy", "input": "whole", "classes": ["normal", "benign", "malignant"], "framework": "composite",
+        "name": recipe["name"], "kind": "hierarchy", "task": "hierarchy", "input": "whole", "classes": ["normal", "benign", "malignant"], "framework": "composite",
         "seed_system": recipe.get("seed_system", "001 + 003"), "description": recipe.get("description", ""),
         "stage1": s1["name"], "stage2": s2["name"], "selection": "best validation ROC-AUC per stage; thresholds are each stage's validation Youden point",
         "thresholds": {"stage1": s1["threshold"], "stage2": s2["threshold"]}, "stage2_prior_malignant": round(prior, 4),
@@ -53,23 +52,9 @@ def build_hierarchy(recipe: dict[str, Any], data_dir: str | Path | None = None, 
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    write_card(folder, card)
-    registry.clear_cache()
-    model = registry.load(card["name"], root)
     data = recipe.get("data", {"dataset": "mias"})
     records = load_dataset(data["dataset"], Path(data_dir) if data_dir else default_data_dir(data["dataset"]))
     assignment = split_patients(records, seed=int(s1["data"]["split_seed"]))
-    if recipe.get("smoke"):
+    if smoke:
         records = [r for r in records if assignment[r.image_id] in ("val", "test")][:12]
-    pred = predict_records(model, records, assignment)
-    pred.to_csv(folder / PREDICTIONS_FILE, index=False)
-    card["threshold"] = None
-    card["smoke"] = smoke
-    card["test"] = evaluate_predictions(pred, card["classes"], "test", n_boot=200 if smoke else 1000)
-    card["validation"] = evaluate_predictions(pred, card["classes"], "val", n_boot=200)
-    card["latency_ms_p50_cpu_batch1"] = _latency(model, records)
-    card["external_check"] = external_check(model)
-    card["training_seconds"] = round(time.time() - t0, 1)
-    write_card(folder, card)
-    log(f"[{card['name']}] test macro ROC-AUC {card['test']['metrics']['roc_auc']['value']:.3f}; wrote {folder}")
-    return folder
+    return finish(card, folder, records, assignment, data_dir=data_dir, t_start=t0, smoke=smoke, log=log)

@@ -1,58 +1,154 @@
-"""The comparison table, from committed cards only (no weights loaded, no framework imported)."""
+"""The comparison table from committed files only (no weights loaded, no framework imported).
+
+One row per (model, task it can be read in), ranked by out-of-fold ROC-AUC where a model
+has out-of-fold predictions, then by test ROC-AUC. `check` recomputes every card's test
+figures from `predictions.csv` and every out-of-fold figure from `oof_predictions.csv`.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from .models import registry
+from .labels import space, tasks_for
+from .models import kinds, registry
 
 
-def _fmt_ci(m: dict[str, Any] | None) -> str:
+def _num(m: dict[str, Any] | None) -> dict[str, float] | None:
+    """A metric as numbers: value, ci_low, ci_high (cards store ci95 = [low, high])."""
     if not m or m.get("value") is None:
+        return None
+    if "ci95" in m:
+        lo, hi = m["ci95"]
+    else:
+        lo, hi = m.get("ci_low"), m.get("ci_high")
+    return {"value": float(m["value"]), "ci_low": float(lo), "ci_high": float(hi)}
+
+
+def _fmt(m: dict[str, float] | None, digits: int = 3) -> str:
+    if not m or m["value"] != m["value"]:
         return "—"
-    lo, hi = m["ci95"]
-    return f"{m['value']:.3f} ({lo:.2f}–{hi:.2f})"
+    return f"{m['value']:.{digits}f} ({m['ci_low']:.2f}–{m['ci_high']:.2f})"
 
 
-COLUMNS = ["model", "seed", "task", "framework", "backbone", "init", "test_images", "roc_auc", "sensitivity", "specificity", "accuracy", "threshold", "latency_ms", "size_mb", "shipped"]
+def task_view(card: dict[str, Any], task: str) -> dict[str, Any]:
+    """The card's own figures for its task, or those of a reading of its output in `task`."""
+    if tuple(card["classes"]) == space(task).classes:
+        return card
+    return (card.get("views") or {}).get(task, {})
 
 
-def leaderboard(models_dir: str | Path | None = None) -> pd.DataFrame:
-    rows = []
+def backbone(card: dict[str, Any]) -> str:
+    arch = card.get("architecture") or {}
+    if kinds.is_composite(card):
+        return " → ".join(kinds.members(card)) or "composite"
+    return arch.get("model") or arch.get("backbone") or arch.get("encoder") or arch.get("kind") or "—"
+
+
+def rows(models_dir: str | Path | None = None, task: str | None = None) -> list[dict[str, Any]]:
+    out = []
     for c in registry.discover(models_dir):
-        test = c.get("test", {})
-        m = test.get("metrics", {})
-        rows.append({
-            "model": c["name"],
-            "seed": c.get("seed_system"),
-            "task": c["task"],
-            "framework": c.get("framework"),
-            "backbone": (c.get("architecture") or {}).get("model") or (c.get("architecture") or {}).get("kind") or f"{c.get('stage1')} → {c.get('stage2')}",
-            "init": "ImageNet" if (c.get("initial_weights") or {}).get("sha256") else ("—" if c["task"] == "hierarchy" else "random"),
-            "test_images": test.get("n_images"),
-            "roc_auc": _fmt_ci(m.get("roc_auc")),
-            "sensitivity": _fmt_ci(m.get("sensitivity")),
-            "specificity": _fmt_ci(m.get("specificity")),
-            "accuracy": _fmt_ci(m.get("accuracy")),
-            "threshold": None if c.get("threshold") is None else round(c["threshold"], 3),
-            "latency_ms": c.get("latency_ms_p50_cpu_batch1"),
-            "size_mb": round((c.get("weights") or {}).get("bytes", 0) / 2**20, 1) if c.get("weights") else None,
-            "shipped": (c.get("weights") or {}).get("shipped", True),
-        })
-    return pd.DataFrame(rows, columns=COLUMNS)
+        for t in tasks_for(c["classes"]):
+            if task and t != task:
+                continue
+            view = task_view(c, t)
+            test = view.get("test") or {}
+            m = test.get("metrics", {})
+            oof = (c.get("oof") or {}).get(t)
+            out.append({
+                "model": c["name"], "task": t, "own_task": c["task"], "kind": kinds.kind_of(c), "seed": c.get("seed_system"), "framework": c.get("framework"), "backbone": backbone(c),
+                "init": "ImageNet" if str((c.get("initial_weights") or {}).get("source", "")).startswith("ImageNet") else ("—" if kinds.is_composite(c) else "random"),
+                "oof_images": (oof or {}).get("n_images"), "oof_roc_auc": _num((oof or {}).get("roc_auc")), "oof_pr_auc": _num((oof or {}).get("pr_auc")),
+                "oof_fold_mean": (oof or {}).get("fold_roc_auc", {}).get("mean"), "oof_fold_sd": (oof or {}).get("fold_roc_auc", {}).get("sd"),
+                "test_images": test.get("n_images"), "test_roc_auc": _num(m.get("roc_auc")), "test_pr_auc": _num(m.get("pr_auc")),
+                "sensitivity": _num(m.get("sensitivity")), "specificity": _num(m.get("specificity")), "macro_f1": _num(m.get("macro_f1")), "balanced_accuracy": _num(m.get("balanced_accuracy")),
+                "threshold": view.get("threshold"), "external_called_lesion": (c.get("external_summary") or {}).get("called_lesion") if t == "stage1" else None,
+                "latency_ms": c.get("latency_ms_p50_cpu_batch1"), "size_mb": round((c.get("weights") or {}).get("bytes", 0) / 2**20, 1) if c.get("weights") else None,
+                "shipped": (c.get("weights") or {}).get("shipped", True),
+            })
+    order = {t: i for i, t in enumerate(("stage1", "stage2", "flat3"))}
+
+    def rank(r: dict[str, Any]) -> tuple:
+        oof = (r["oof_roc_auc"] or {}).get("value", -1.0)
+        test = (r["test_roc_auc"] or {}).get("value", -1.0)
+        return (order.get(r["task"], 9), -(oof if oof == oof else -1.0), -(test if test == test else -1.0), r["model"])
+
+    return sorted(out, key=rank)
+
+
+DISPLAY = ["model", "task", "seed", "kind", "backbone", "init", "oof_images", "oof_roc_auc", "oof_fold", "oof_pr_auc", "test_images", "test_roc_auc", "sensitivity", "specificity", "threshold", "external_called_lesion", "latency_ms", "size_mb", "shipped"]
+
+
+def leaderboard(models_dir: str | Path | None = None, task: str | None = None) -> pd.DataFrame:
+    """Formatted table (strings with CIs) for people; `rows` has the numbers."""
+    table = []
+    for r in rows(models_dir, task):
+        f = dict(r)
+        for k in ("oof_roc_auc", "oof_pr_auc", "test_roc_auc", "test_pr_auc", "sensitivity", "specificity", "macro_f1", "balanced_accuracy"):
+            f[k] = _fmt(r[k])
+        f["oof_fold"] = "—" if r["oof_fold_mean"] is None else f"{r['oof_fold_mean']:.3f} ± {r['oof_fold_sd']:.3f}"
+        f["threshold"] = None if r["threshold"] is None else round(r["threshold"], 3)
+        if r["task"] == "flat3":
+            f["sensitivity"], f["specificity"] = f"macro-F1 {f['macro_f1']}", f"bal. acc. {f['balanced_accuracy']}"
+        table.append(f)
+    return pd.DataFrame(table, columns=DISPLAY)
+
+
+def check(models_dir: str | Path | None = None, tol: float = 1e-6) -> list[dict[str, Any]]:
+    """Recompute every card's test ROC-AUC (and its views') from predictions.csv and every
+    out-of-fold figure from oof_predictions.csv; one line per figure: card vs recomputed."""
+    from .evaluate import evaluate_predictions
+    from .finish import view_frame
+    from .oof import card_oof, read_oof
+
+    out = []
+    for c in registry.discover(models_dir):
+        pred_path = Path(c["_folder"]) / "predictions.csv"
+        if pred_path.exists() and c.get("test"):
+            pred = pd.read_csv(pred_path)
+            for t in tasks_for(c["classes"]):
+                view = task_view(c, t)
+                if not view.get("test"):
+                    continue
+                frame = view_frame(pred, c["classes"], t)
+                got = evaluate_predictions(frame, space(t).classes, "test", threshold=view.get("threshold"), n_boot=50)["metrics"]["roc_auc"]["value"]
+                want = view["test"]["metrics"]["roc_auc"]["value"]
+                out.append({"model": c["name"], "figure": f"test ROC-AUC ({t})", "card": want, "recomputed": got, "same": bool(abs(got - want) <= tol or (got != got and want != want))})
+        oof = read_oof(c)
+        if oof is not None and c.get("oof"):
+            again = card_oof(c, oof)
+            for t, summary in c["oof"].items():
+                for key in ("roc_auc", "pr_auc"):
+                    for part in ("value", "ci_low", "ci_high"):
+                        want, got = summary[key][part], again[t][key][part]
+                        out.append({"model": c["name"], "figure": f"OOF {key} {part} ({t})", "card": want, "recomputed": got, "same": bool(abs(got - want) <= tol)})
+    return out
 
 
 def to_markdown(table: pd.DataFrame) -> str:
     """A GitHub table without pulling in `tabulate`."""
     cols = list(table.columns)
+
     def cell(v) -> str:
         if v is None or (isinstance(v, float) and v != v):
             return "—"
-        return str(int(v)) if isinstance(v, float) and v.is_integer() and abs(v) > 1 else str(v)
+        return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
 
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
     return "\n".join(lines)
+
+
+def json_safe(value: Any) -> Any:
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (np.generic,)):
+        return json_safe(value.item())
+    return value

@@ -13,12 +13,15 @@ import numpy as np
 import pandas as pd
 
 from .io import read_image
-from .samples import TASK_CLASSES, lesion_rois, task_truth
+from .labels import task_truth
+from .samples import lesion_rois
 from .types import Record
 
 
 def _task_of(model) -> str:
-    return "flat3" if model.task == "hierarchy" else model.task
+    """The label space rows are judged in: a model's own, the segmentation map as stage 1,
+    the hierarchy as 3 classes."""
+    return {"hierarchy": "flat3", "segmentation": "stage1"}.get(model.task, model.task)
 
 
 def predict_records(model, records: Sequence[Record], assignment: dict[str, str] | None = None, *, data_dir: str | Path | None = None, progress: bool = True) -> pd.DataFrame:
@@ -37,15 +40,15 @@ def predict_records(model, records: Sequence[Record], assignment: dict[str, str]
             continue  # a lesion without coordinates has no patch to classify
         image = read_image(rec.path)
         row = {"image_id": rec.image_id, "patient_id": rec.patient_id, "split": (assignment or {}).get(rec.image_id, "all"), "truth": truth}
-        decision = None
-        if hasattr(model, "trace"):  # the hierarchy decides by its own rule, not by argmax
-            trace = model.trace(image)
-            p, decision = trace.probabilities, trace.decision
-        else:
+        if patch:
             probs = model.predict_proba([image] * len(rois), rois)
             p = probs[int(np.argmax(probs[:, -1]))]  # the image is as suspicious as its worst patch
+            decision = None
+        else:  # every kind decides by its own rule (the hierarchy's stages, a map's thresholds)
+            prediction = model.predict(image, with_maps=False)
+            p, decision = prediction.probabilities, prediction.decision
         row.update({f"p_{c}": float(v) for c, v in zip(model.classes, p)})
-        if decision is not None:
+        if decision is not None and len(model.classes) > 2:
             row["pred"] = decision
         rows.append(row)
     return pd.DataFrame(rows)

@@ -12,24 +12,12 @@ from typing import Sequence
 import numpy as np
 
 from .io import read_image
+from .labels import SPACES, task_truth
 from .models.base import Roi, roi_box
 from .preprocess import Pipeline, extract_patch
 from .types import Mammogram, Record
 
-TASK_CLASSES: dict[str, tuple[str, ...]] = {
-    "stage1": ("normal", "lesion"),
-    "stage2": ("benign", "malignant"),
-    "flat3": ("normal", "benign", "malignant"),
-}
-
-
-def task_truth(task: str, record: Record) -> str | None:
-    """The record's class name in a task, or None when the record is not part of it."""
-    if task == "stage1":
-        return "normal" if record.label == "normal" else "lesion"
-    if task == "stage2":
-        return None if record.label == "normal" else record.label
-    return record.label
+TASK_CLASSES: dict[str, tuple[str, ...]] = {name: s.classes for name, s in SPACES.items()}
 
 
 def lesion_rois(record: Record) -> list[tuple[Roi, str]]:

@@ -23,10 +23,8 @@ from .augment import Augment
 from .datasets import load_dataset
 from .errors import UsageError
 from .models.trainable import Trainable
-from .models.card import HISTORY_FILE, PREDICTIONS_FILE, default_models_dir, repo_root, sha256_file, write_card
+from .models.card import default_models_dir, repo_root, sha256_file
 from .preprocess import Pipeline
-from .predict_records import predict_records, external_check
-from .evaluate import choose_threshold, evaluate_predictions, prob_columns
 from .samples import TASK_CLASSES, TaskSamples, build_samples
 from .splits import split_patients
 
@@ -282,32 +280,9 @@ def _finish(recipe, card, backend, records, assignment, data_dir, models_dir, hi
     })
     if not card["weights"]["shipped"]:
         card["weights"]["note"] = f"{wpath.stat().st_size / 2**20:.0f} MB, over the git budget for shipped weights: retrain with python -m core train {recipe.get('recipe_file', 'its recipe')}"
-    write_card(folder, card)
-    pd.DataFrame(history).to_csv(folder / HISTORY_FILE, index=False)
-    registry.clear_cache()
-    model = registry.load(card["name"], root)
-    log("predicting every image with the saved weights ...")
-    pred = predict_records(model, records, assignment, data_dir=data_dir)
-    classes = card["classes"]
-    if len(classes) == 2:
-        val = pred[pred["split"] == "val"]
-        threshold = choose_threshold((val["truth"] == classes[1]).to_numpy(), val[prob_columns(classes)[1]].to_numpy())
-        pred["pred"] = np.where(pred[prob_columns(classes)[1]] >= threshold, classes[1], classes[0])
-    else:
-        threshold = None
-        pred["pred"] = [classes[i] for i in pred[prob_columns(classes)].to_numpy().argmax(1)]
-    pred.to_csv(folder / PREDICTIONS_FILE, index=False)
-    card["threshold"] = threshold
-    card["test"] = evaluate_predictions(pred, classes, "test", threshold=threshold, n_boot=200 if recipe.get("smoke") else 1000)
-    card["validation"] = evaluate_predictions(pred, classes, "val", threshold=threshold, n_boot=200)
-    card["latency_ms_p50_cpu_batch1"] = _latency(model, records)
-    card["external_check"] = external_check(model)
-    card["training_seconds"] = round(time.time() - t_start, 1)
-    card["trained_on"] = _device_name()
-    write_card(folder, card)
-    m = card["test"]["metrics"]["roc_auc"]
-    log(f"[{card['name']}] test ROC-AUC {m['value']:.3f} (95% CI {m['ci95'][0]:.3f}-{m['ci95'][1]:.3f}); wrote {folder}")
-    return folder
+    from .finish import finish
+
+    return finish(card, folder, records, assignment, data_dir=data_dir, history=pd.DataFrame(history), t_start=t_start, smoke=bool(recipe.get("smoke")), log=log)
 
 
 def _split_counts(records, assignment) -> dict[str, dict[str, int]]:
@@ -316,32 +291,3 @@ def _split_counts(records, assignment) -> dict[str, dict[str, int]]:
         part = out.setdefault(assignment[r.image_id], {})
         part[r.label] = part.get(r.label, 0) + 1
     return out
-
-
-def _latency(model, records, repeats: int = 7) -> float:
-    from .io import read_image
-
-    from .types import Mammogram
-
-    image = read_image(records[0].path)
-    model.predict_proba([image])
-    times = []
-    for _ in range(repeats):
-        fresh = Mammogram(image.pixels.view(), image.meta)  # a new object: no cached preprocessing
-        t0 = time.perf_counter()
-        model.predict_proba([fresh])
-        times.append(time.perf_counter() - t0)
-    return round(1000 * float(np.median(times)), 1)
-
-
-def _device_name() -> str:
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            return torch.cuda.get_device_name(0)
-    except ImportError:
-        pass
-    import platform
-
-    return f"CPU ({platform.processor() or platform.machine()})"

@@ -12,8 +12,12 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
+from pathlib import Path
+
 from ..preprocess import Pipeline, Transform, extract_patch, patch_box
 from ..types import Mammogram
+from .kinds import register_kind
+from .prediction import MapLayer, Prediction, decide
 
 Roi = tuple[float, float, float]  # cx, cy, radius in original pixels
 
@@ -37,6 +41,8 @@ class Classifier(Protocol):
     def predict_proba(self, images: Sequence[Mammogram], rois: Sequence[Roi | None] | None = None) -> np.ndarray: ...
 
     def explain(self, image: Mammogram, class_index: int, roi: Roi | None = None) -> Heatmap: ...
+
+    def predict(self, image: Mammogram, roi: Roi | None = None, *, with_maps: bool = True) -> Prediction: ...
 
 
 class Backend(Protocol):
@@ -122,6 +128,16 @@ class ImageClassifier:
         """Probabilities for already-preprocessed inputs (training / evaluation caches)."""
         return self.backend.forward(np.stack([_channels(x) for x in batch]))
 
+    def predict(self, image: Mammogram, roi: Roi | None = None, *, with_maps: bool = True) -> Prediction:
+        """Probabilities, the decision at the card's threshold, and Grad-CAM for the decided class."""
+        probs = self.predict_proba([image], [roi])[0]
+        threshold = self.card.get("threshold")
+        decision = decide(self.classes, probs, threshold)
+        maps = {}
+        if with_maps:
+            maps["saliency"] = heatmap_layer(self.explain(image, self.classes.index(decision), roi), image.shape)
+        return Prediction(self.name, self.task, self.classes, probs, decision, threshold, maps)
+
     def explain(self, image: Mammogram, class_index: int, roi: Roi | None = None) -> Heatmap:
         x, tf, box = self.prepare(image, roi)
         grid = self.backend.cam(_channels(x), class_index)
@@ -136,6 +152,23 @@ class ImageClassifier:
         return Heatmap(values=full.astype(np.float32), method=self.card.get("cam_method", "Grad-CAM"), class_name=self.classes[class_index], box=box)
 
 
+_BACKENDS = {"torch": "core.models.torch_backend", "keras": "core.models.keras_backend"}
+
+
+@register_kind("classifier")
+def build_classifier(card: dict[str, Any], root: str) -> "ImageClassifier":
+    """A torch or Keras network behind its card's pipeline; the framework is imported now."""
+    import importlib
+
+    from ..errors import ModelError
+
+    framework = card.get("framework")
+    if framework not in _BACKENDS:
+        raise ModelError(f"model {card['name']!r}: unknown framework {framework!r}")
+    backend = importlib.import_module(_BACKENDS[framework]).load_backend(card, Path(card["_folder"]))
+    return ImageClassifier(card, backend)
+
+
 def _channels(x: np.ndarray) -> np.ndarray:
     return x if x.ndim == 3 else x[..., None]
 
@@ -145,6 +178,10 @@ def _unit(m: np.ndarray) -> np.ndarray:
     m = np.maximum(m, 0)
     top = float(m.max())
     return m / top if top > 0 else m
+
+
+def heatmap_layer(hm: Heatmap, image_shape: tuple[int, int]) -> MapLayer:
+    return MapLayer(name=f"{hm.method} ({hm.class_name})", kind="saliency", values=hm.values, image_shape=image_shape, method=hm.method, class_name=hm.class_name, box=hm.box)
 
 
 def cam_peak(heatmap: Heatmap) -> tuple[float, float]:

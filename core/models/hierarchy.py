@@ -14,7 +14,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..types import Mammogram
-from .base import Heatmap, ImageClassifier, Roi, cam_peak, default_roi
+from .base import Heatmap, ImageClassifier, Roi, cam_peak, default_roi, heatmap_layer
+from .kinds import register_kind
+from .prediction import Prediction
 
 
 @dataclass
@@ -54,6 +56,16 @@ class Hierarchy:
         probs = np.array([1 - p1, p1 * (1 - p2), p1 * p2], np.float32)
         return StageTrace(p1, True, roi, p2, probs, "malignant" if p2 >= self.t2 else "benign")
 
+    def predict(self, image: Mammogram, roi: Roi | None = None, *, with_maps: bool = True) -> Prediction:
+        t = self.trace(image, roi)
+        steps = [{"stage": "stage 1", "model": self.stage1.name, "p_lesion": round(t.p_lesion, 4), "threshold": self.t1, "says": "lesion" if t.stage1_says_lesion else "normal"}]
+        if t.stage1_says_lesion:
+            steps.append({"stage": "stage 2", "model": self.stage2.name, "p_malignant": round(float(t.p_malignant), 4), "threshold": self.t2, "says": t.decision, "roi": [round(v, 1) for v in t.roi] if t.roi else None})
+        maps = {}
+        if with_maps:
+            maps["saliency"] = heatmap_layer(self.explain(image, self.classes.index(t.decision), roi), image.shape)
+        return Prediction(self.name, self.task, self.classes, t.probabilities, t.decision, None, maps, trace=steps)
+
     def predict_proba(self, images: Sequence[Mammogram], rois: Sequence[Roi | None] | None = None) -> np.ndarray:
         rois = list(rois) if rois is not None else [None] * len(images)
         if not images:
@@ -68,3 +80,10 @@ class Hierarchy:
         if not t.stage1_says_lesion:
             return self.stage1.explain(image, 1)
         return self.stage2.explain(image, class_index - 1, t.roi)
+
+
+@register_kind("hierarchy", composite=True)
+def build_hierarchy_model(card: dict[str, Any], root: str) -> Hierarchy:
+    from . import registry
+
+    return Hierarchy(card, registry.load(card["stage1"], root), registry.load(card["stage2"], root))

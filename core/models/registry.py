@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import IntegrityError, ModelError
+from . import kinds
 from .card import default_models_dir, read_card, sha256_file
 
-_BACKENDS = {"torch": "core.models.torch_backend", "keras": "core.models.keras_backend"}
 _LOADED: dict[tuple[str, str], Any] = {}
 
 
@@ -20,7 +20,9 @@ def discover(models_dir: str | Path | None = None) -> list[dict[str, Any]]:
     """Every model card under `models_dir`, sorted by task then name; reads JSON only."""
     root = Path(models_dir) if models_dir else default_models_dir()
     cards = [read_card(p.parent) for p in sorted(root.glob("*/card.json"))]
-    order = {"stage1": 0, "stage2": 1, "flat3": 2, "hierarchy": 3}
+    from ..labels import SPACES
+
+    order = {t: i for i, t in enumerate(SPACES)}
     return sorted(cards, key=lambda c: (order.get(c.get("task"), 9), c["name"]))
 
 
@@ -37,21 +39,26 @@ def card(name: str, models_dir: str | Path | None = None) -> dict[str, Any]:
     return read_card(folder)
 
 
-def weights_available(c: dict[str, Any]) -> bool:
-    if c.get("task") == "hierarchy":
-        return True
-    return (Path(c["_folder"]) / c["weights"]["file"]).exists()
+def weights_available(c: dict[str, Any], models_dir: str | Path | None = None) -> bool:
+    if kinds.is_composite(c):
+        root = Path(c["_folder"]).parent
+        return all(weights_available(card(m, root), root) for m in kinds.members(c))
+    return all(p.exists() for p in kinds.weights_files(c))
 
 
 def verify(c: dict[str, Any]) -> Path:
-    """The weights path, after checking it exists and matches the card's SHA-256."""
-    path = Path(c["_folder"]) / c["weights"]["file"]
-    if not path.exists():
-        raise ModelError(f"model {c['name']!r}: weights file {path.name} is not in this checkout ({c['weights'].get('note', 'retrain it with python -m core train ' + c.get('recipe_file', 'its recipe'))})")
-    digest = sha256_file(path)
-    if digest != c["weights"]["sha256"]:
-        raise IntegrityError(f"model {c['name']!r}: weights SHA-256 {digest[:12]}… does not match the card ({c['weights']['sha256'][:12]}…); refusing to load")
-    return path
+    """The first weights path, after checking every weights file exists and matches its SHA-256."""
+    entries = [c["weights"]] + list(c.get("extra_weights", []))
+    paths = []
+    for w in entries:
+        path = Path(c["_folder"]) / w["file"]
+        if not path.exists():
+            raise ModelError(f"model {c['name']!r}: weights file {path.name} is not in this checkout ({w.get('note', 'retrain it with python -m core train ' + c.get('recipe_file', 'its recipe'))})")
+        digest = sha256_file(path)
+        if digest != w["sha256"]:
+            raise IntegrityError(f"model {c['name']!r}: weights SHA-256 {digest[:12]}… does not match the card ({w['sha256'][:12]}…); refusing to load")
+        paths.append(path)
+    return paths[0]
 
 
 def load(name: str, models_dir: str | Path | None = None) -> Any:
@@ -64,24 +71,16 @@ def load(name: str, models_dir: str | Path | None = None) -> Any:
 
 
 def _build(c: dict[str, Any], root: str) -> Any:
-    if c["task"] == "hierarchy":
-        from .hierarchy import Hierarchy
-
-        return Hierarchy(c, load(c["stage1"], root), load(c["stage2"], root))
-    framework = c.get("framework")
-    if framework not in _BACKENDS:
-        raise ModelError(f"model {c['name']!r}: unknown framework {framework!r}")
-    verify(c)
-    import importlib
-
-    from .base import ImageClassifier
-
-    backend_module = importlib.import_module(_BACKENDS[framework])
+    """The card's kind builds it (see `kinds.register_kind`); leaf weights are verified first."""
+    build = kinds.builder(c)
+    if not kinds.is_composite(c):
+        verify(c)
     try:
-        backend = backend_module.load_backend(c, Path(c["_folder"]))
+        return build(c, root)
+    except ModelError:
+        raise
     except Exception as exc:  # a library failure while rebuilding is a model problem for the user
         raise ModelError(f"model {c['name']!r} could not be loaded: {type(exc).__name__}: {exc}") from exc
-    return ImageClassifier(c, backend)
 
 
 def clear_cache() -> None:

