@@ -1,10 +1,14 @@
 """`python -m core ...`: the command-line contract of design.md.
 
 Exit codes: 0 ok, 2 usage, 3 unreadable or invalid input, 4 model missing or failing its
-integrity check. Errors are one line on stderr; `--debug` shows the traceback.
+integrity check. Errors are one line on stderr starting with `error:`; `--debug` shows
+the traceback. No output names a file given on the command line (files are "file 1",
+"file 2", ... in the order given), quotes a header value or shows a server path.
 """
 
 from __future__ import annotations
+
+from . import quiet  # noqa: F401  (first: TensorFlow / absl / CUDA noise off before any import)
 
 import argparse
 import json
@@ -19,16 +23,25 @@ def _print_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, default=str))
 
 
+def _error_line(text: str) -> None:
+    """One `error:` line on stderr, with anything that looks like a server path redacted."""
+    from .privacy import one_line
+
+    print(f"error: {one_line(text)}", file=sys.stderr)
+
+
 def cmd_read(args: argparse.Namespace) -> int:
     from .io import read_image
 
-    m = read_image(args.file)
-    meta = m.meta.to_dict()
+    m = read_image(args.file)  # messages never repeat the file's name or path
+    meta = m.meta.to_dict()  # allow-listed fields in fixed vocabularies only
     if args.json:
         _print_json(meta)
     else:
         for k, v in meta.items():
-            print(f"{k:20s} {v}")
+            if isinstance(v, (tuple, list)):
+                v = " x ".join(f"{x:g}" for x in v)
+            print(f"{k:20s} {'—' if v is None else v}")
     return 0
 
 
@@ -147,23 +160,58 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .errors import MammoError as _ME
+    """Every model that loads predicts every file that reads; each failure is one stderr line.
+
+    Exit status: 4 when no model could predict anything (every model missing, failing its
+    SHA-256 check or failing to run), else 3 when a file could not be read, else 0 — a
+    model that fails while others work is reported but does not change the status.
+    """
+    from .errors import model_reason
     from .io import read_image
     from .models import registry
+    from .privacy import neutral_label
 
-    names = [c["name"] for c in registry.discover(args.models_dir) if registry.weights_available(c)] if args.model == "all" else [args.model]
-    models = [registry.load(n, args.models_dir) for n in names]
-    out, failed = [], 0
-    for f in args.files:
+    if args.model == "all":
+        names = []
+        for c in registry.discover(args.models_dir):
+            try:
+                available = registry.weights_available(c)
+            except MammoError:
+                available = True  # let loading say what is wrong with it
+            if available:
+                names.append(c["name"])
+    else:
+        names = [args.model]
+    models = []
+    for n in names:
         try:
-            image = read_image(f)
-        except _ME as exc:
-            print(f"{f}: {exc}", file=sys.stderr)
-            failed = exc.exit_code
+            models.append(registry.load(n, args.models_dir))
+        except MammoError as exc:
+            _error_line(f"{n}: {model_reason(n, exc)}")
+        except Exception as exc:  # a library failure while loading one model must not stop the others
+            _error_line(f"{n}: could not be loaded ({type(exc).__name__})")
+    out: list[dict[str, Any]] = []
+    unreadable = False
+    for i, f in enumerate(args.files, start=1):
+        label = neutral_label("file", i)  # a file name can identify a person: never printed
+        if not models:
+            break
+        try:
+            image = read_image(f, name=label)
+        except MammoError as exc:
+            _error_line(str(exc))
+            unreadable = True
             continue
         for m in models:
-            p = m.predict_proba([image])[0]
-            row = {"file": str(f), "model": m.name, "task": m.task, "probabilities": {c: round(float(v), 4) for c, v in zip(m.classes, p)}}
+            try:
+                p = m.predict_proba([image])[0]
+            except MammoError as exc:
+                _error_line(f"{m.name}: {label}: {model_reason(m.name, exc)}")
+                continue
+            except Exception as exc:
+                _error_line(f"{m.name}: {label}: prediction failed ({type(exc).__name__})")
+                continue
+            row = {"file": label, "model": m.name, "task": m.task, "probabilities": {c: round(float(v), 4) for c, v in zip(m.classes, p)}}
             if getattr(m, "input", "whole") == "patch":
                 row["note"] = "patch model: no lesion location given, looked at the breast centre"
             out.append(row)
@@ -172,8 +220,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     else:
         for r in out:
             probs = "  ".join(f"{c} {v:.3f}" for c, v in r["probabilities"].items())
-            print(f"{Path(r['file']).name:28s} {r['model']:34s} {probs}")
-    return failed
+            print(f"{r['file']:8s} {r['model']:34s} {probs}")
+    if not models or (not out and not unreadable):
+        return 4  # nothing could be predicted because of the models
+    return 3 if unreadable else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -237,10 +287,15 @@ def main(argv: list[str] | None = None) -> int:
     except MammoError as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        _error_line(str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return 0
+    except Exception as exc:  # never a traceback (it could quote a file's contents); --debug shows it
+        if args.debug:
+            raise
+        _error_line(f"unexpected {type(exc).__name__}; run again with --debug for details")
+        return 1

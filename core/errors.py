@@ -25,6 +25,10 @@ class InvalidImageError(MammoError):
     exit_code = 3
 
 
+class ImageTooLargeError(InvalidImageError):
+    """The decoded pixels would exceed the budget (a small file can decode huge); refused from the header."""
+
+
 class DatasetError(MammoError):
     """A dataset folder or its metadata is missing or malformed (CLI exit 3)."""
 
@@ -45,3 +49,23 @@ class SplitLeakError(MammoError):
     """A patient appears in more than one part of a split."""
 
     exit_code = 1
+
+
+def model_reason(name: str, exc: BaseException) -> str:
+    """Why model `name` failed, as one line that does not repeat the name or show a server path.
+
+    Registry messages start with "model 'NAME': ..." or "model 'NAME' could not ..."; a
+    composite model failing because of one of its parts keeps that part's name.
+    """
+    import re
+
+    from .privacy import one_line
+
+    text = one_line(exc).replace(f"no model named '{name}'", "no such model")
+    own = re.match(rf"^model '{re.escape(name)}'(?::\s*|\s+)(.*)$", text)
+    if own:
+        return own.group(1) or type(exc).__name__
+    other = re.match(r"^model '([^']+)'(?::\s*|\s+)(.*)$", text)
+    if other:
+        return f"its part {other.group(1)} failed: {other.group(2)}"
+    return text

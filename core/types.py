@@ -10,19 +10,23 @@ import numpy as np
 
 @dataclass(frozen=True)
 class SafeMeta:
-    """De-identified image metadata: acquisition facts only, never a person's identifier."""
+    """De-identified image metadata: an allow-list of acquisition facts, never a person's identifier.
+
+    Text fields hold values from the fixed vocabularies of `core.privacy` only (any other
+    header text becomes "unrecognised"); no field ever carries a header's free text.
+    """
 
     source_format: str  # dicom | png | jpeg | tiff | pgm | webp
     rows: int
     columns: int
     bits_stored: int
     photometric: str = "MONOCHROME2"
-    modality: str | None = None
-    laterality: str | None = None  # L | R
-    view: str | None = None  # CC | MLO | ...
-    manufacturer_model: str | None = None
-    pixel_spacing_mm: tuple[float, float] | None = None
-    transfer_syntax: str | None = None
+    modality: str | None = None  # MG | DX | CR | ... | unrecognised
+    laterality: str | None = None  # L | R | unrecognised
+    view: str | None = None  # CC | MLO | ML | LM | XCCL | ... | unrecognised
+    manufacturer: str | None = None  # a vendor word from a fixed list | unrecognised
+    pixel_spacing_mm: tuple[float, float] | None = None  # only within a plausible detector pitch
+    transfer_syntax: str | None = None  # a standard transfer syntax name | unrecognised
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
