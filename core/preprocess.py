@@ -209,8 +209,16 @@ def stack3(img: np.ndarray, tf: Transform) -> tuple[np.ndarray, Transform]:
 
 
 @step("normalize")
-def normalize(img: np.ndarray, tf: Transform, mode: str = "unit") -> tuple[np.ndarray, Transform]:
-    """unit: keep [0, 1]; imagenet: ImageNet mean/std per channel; zscore: per image."""
+def normalize(img: np.ndarray, tf: Transform, mode: str = "unit", mean: list[float] | None = None, std: list[float] | None = None) -> tuple[np.ndarray, Transform]:
+    """unit: keep [0, 1]; imagenet: ImageNet mean/std per channel; zscore: per image;
+    meanstd: the given per-channel mean / std (a backbone's own data config, resolved by
+    the trainer from `mode: backbone` and written into the card)."""
+    if mode == "meanstd":
+        if mean is None or std is None:
+            raise UsageError("normalize mode 'meanstd' needs mean and std")
+        return ((img - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)).astype(np.float32), tf
+    if mode == "backbone":
+        raise UsageError("normalize mode 'backbone' is resolved when training starts; a card must hold 'meanstd'")
     if mode == "unit":
         return img.astype(np.float32), tf
     if mode == "imagenet":

@@ -119,7 +119,24 @@ def _image_scores(samples: TaskSamples, sample_idx: np.ndarray, probs: np.ndarra
     return g["y"].to_numpy(), g["p"].to_numpy()
 
 
-def train(recipe: dict[str, Any], data_dir: str | Path | None = None, models_dir: str | Path | None = None, *, resume: bool = True, log: Log = print) -> Path:
+def resolve_backbone_normalisation(recipe: dict[str, Any]) -> list:
+    """`[normalize, {mode: backbone}]` -> the backbone's own mean / std (timm's data config):
+    EfficientNet-Lite0's ImageNet weights expect [-1, 1] (mean = std = 0.5), not ImageNet's."""
+    steps = []
+    for name, params in recipe["preprocessing"]:
+        if name == "normalize" and (params or {}).get("mode") == "backbone":
+            if recipe["framework"] != "torch":
+                raise UsageError("normalize mode 'backbone' needs a timm backbone")
+            import timm
+
+            net = timm.create_model(recipe["architecture"]["model"], pretrained=False, num_classes=0)
+            cfg = timm.data.resolve_model_data_config(net)
+            params = {"mode": "meanstd", "mean": [float(v) for v in cfg["mean"]], "std": [float(v) for v in cfg["std"]]}
+        steps.append([name, params])
+    return steps
+
+
+def train(recipe: dict[str, Any], data_dir: str | Path | None = None, models_dir: str | Path | None = None, *, resume: bool = True, log: Log = print, assignment: dict[str, str] | None = None) -> Path:
     from sklearn.metrics import log_loss, roc_auc_score
     from tqdm.auto import tqdm
 
@@ -132,10 +149,10 @@ def train(recipe: dict[str, Any], data_dir: str | Path | None = None, models_dir
     data_dir = Path(data_dir) if data_dir else default_data_dir(data["dataset"])
     records = load_dataset(data["dataset"], data_dir)
     split_seed = int(data.get("split_seed", 0))
-    assignment = split_patients(records, seed=split_seed)
+    assignment = assignment or split_patients(records, seed=split_seed)
     if recipe.get("smoke"):
         records = _smoke_subset(records, assignment, task)
-    pipeline = Pipeline.from_json(recipe["preprocessing"])
+    pipeline = Pipeline.from_json(resolve_backbone_normalisation(recipe))
     tail_start = next((i for i, (n, _) in enumerate(pipeline.steps) if n in ("stack3", "normalize")), len(pipeline.steps))
     front, tail = Pipeline(pipeline.steps[:tail_start]), Pipeline(pipeline.steps[tail_start:])
     augment = Augment.from_dict(recipe.get("augment"))

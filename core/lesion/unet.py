@@ -54,6 +54,7 @@ class BCirUNet(nn.Module):
         self.ups = nn.ModuleList(ups)
         self.final_up = nn.ConvTranspose2d(c, width // 2, 2, stride=2)
         self.out = nn.Conv2d(width // 2, 1, 1)
+        nn.init.constant_(self.out.bias, -3.0)  # lesions cover ~1 % of pixels: start near that prior, not at 0.5
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (B x 1 x H x W); the sigmoid is applied by the loss and at inference."""

@@ -1,0 +1,54 @@
+"""Out-of-fold runs of a recipe-trained model (`python -m core train RECIPE --oof`).
+
+Fold 0 (fold 1 validating) is the fixed split, so the shipped model is trained as always
+and its test rows are fold 0's out-of-fold rows; folds 1-4 train the same recipe under
+`.cache/oof_models/` and only their held-out rows are kept.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from .datasets import load_dataset
+from .lesion.folds import K, fold_parts
+from .models.card import read_card, repo_root, write_card
+from .oof import OOF_FILE, card_oof
+from .train import default_data_dir, train
+
+Log = Callable[[str], None]
+
+
+def _held_out(folder: Path, fold: int) -> pd.DataFrame:
+    pred = pd.read_csv(folder / "predictions.csv")
+    rows = pred[pred["split"] == "test"].drop(columns=[c for c in ("split", "pred") if c in pred])
+    rows.insert(2, "fold", fold)
+    return rows
+
+
+def train_oof(recipe: dict[str, Any], data_dir: str | Path | None = None, models_dir: str | Path | None = None, folds: list[int] | None = None, log: Log = print) -> Path:
+    data_dir = Path(data_dir) if data_dir else default_data_dir("mias")
+    records = load_dataset(recipe.get("data", {}).get("dataset", "mias"), data_dir)
+    scratch = repo_root() / ".cache" / "oof_models"
+    parts = []
+    for fold in folds if folds is not None else range(K):
+        split = fold_parts(records, fold)
+        assignment = {records[i].image_id: part for part, idx in split.items() for i in idx}
+        if fold == 0:
+            folder = train(recipe, data_dir, models_dir, log=log, assignment=assignment)
+            shipped = folder
+        else:
+            name = f"{recipe['name']}-fold{fold}"
+            folder = scratch / name
+            if not (folder / "predictions.csv").exists():
+                folder = train(recipe | {"name": name}, data_dir, scratch, log=log, assignment=assignment)
+        parts.append(_held_out(folder, fold))
+    oof = pd.concat(parts).sort_values("image_id").reset_index(drop=True)
+    oof.to_csv(shipped / OOF_FILE, index=False)
+    card = read_card(shipped)
+    card["oof"] = card_oof(card, oof)
+    card["oof_protocol"] = {"folds_run": sorted(oof["fold"].unique().tolist()), "protocol": "patient-level stratified 5-fold (seed 0); fold f held out, fold f+1 validation (epoch, threshold), the other three train; same recipe"}
+    write_card(shipped, card)
+    return shipped
