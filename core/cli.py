@@ -79,30 +79,44 @@ def cmd_dataset(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from .leaderboard import leaderboard
+    import pandas as pd
 
-    table = leaderboard(args.models_dir)
+    from .labels import tasks_for
+    from .leaderboard import backbone
+    from .models import kinds, registry
+
+    rows = [{"model": c["name"], "kind": kinds.kind_of(c), "task": c["task"], "judged_as": ", ".join(tasks_for(c["classes"])), "framework": c.get("framework"), "seed": c.get("seed_system"), "backbone": backbone(c),
+             "members": ", ".join(kinds.members(c)) or None, "weights_here": registry.weights_available(c), "out_of_fold": bool(c.get("oof"))} for c in registry.discover(args.models_dir)]
     if args.json:
-        _print_json(table.to_dict(orient="records"))
-    elif table.empty:
+        _print_json(rows)
+    elif not rows:
         print("no models found")
     else:
-        print(table[["model", "task", "framework", "seed", "backbone", "roc_auc", "shipped"]].to_string(index=False))
+        print(pd.DataFrame(rows).drop(columns=["members"]).to_string(index=False))
     return 0
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from .leaderboard import leaderboard
+    from .leaderboard import check, json_safe, leaderboard, rows, to_markdown
 
-    table = leaderboard(args.models_dir)
+    if args.check:
+        results = check(args.models_dir)
+        bad = [r for r in results if not r["same"]]
+        if args.format == "json":
+            _print_json(json_safe(results))
+        else:
+            for r in results:
+                print(f"{'ok ' if r['same'] else 'DIFF'} {r['model']:34s} {r['figure']:38s} card {r['card']:.4f} recomputed {r['recomputed']:.4f}")
+            print(f"{len(results) - len(bad)} of {len(results)} figures reproduced from committed files")
+        return 0 if not bad else 1
+    if args.format == "json":
+        _print_json(json_safe(rows(args.models_dir, args.task)))
+        return 0
+    table = leaderboard(args.models_dir, args.task)
     if args.format == "md":
-        from .leaderboard import to_markdown
-
         print(to_markdown(table))
-    elif args.format == "csv":
-        print(table.to_csv(index=False), end="")
     else:
-        _print_json(table.to_dict(orient="records"))
+        print(table.to_csv(index=False), end="")
     return 0
 
 
@@ -110,15 +124,48 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train import load_recipe, smoke_recipe, train
 
     recipe = load_recipe(args.recipe)
+    if recipe.get("kind") in LESION_KINDS:
+        return _train_lesion(recipe, args)
     if args.smoke:
         recipe = smoke_recipe(recipe)
-    if recipe["task"] == "hierarchy":
+    if args.oof and recipe["task"] != "hierarchy" and not args.smoke:
+        from .oof_train import train_oof
+
+        folder = train_oof(recipe, data_dir=args.data, models_dir=args.models_dir, folds=[int(f) for f in args.folds.split(",")] if args.folds else None)
+    elif recipe["task"] == "hierarchy":
         from .hierarchy_build import build_hierarchy
 
         folder = build_hierarchy(recipe, data_dir=args.data, models_dir=args.models_dir)
     else:
         folder = train(recipe, data_dir=args.data, models_dir=args.models_dir, resume=not args.restart)
     print(f"wrote {folder}")
+    return 0
+
+
+LESION_KINDS = {"patch_dense": ("core.lesion.run_patch", "pack_patch"), "segmentation": ("core.lesion.run_unet", "pack_unet")}
+
+
+def _train_lesion(recipe: dict, args: argparse.Namespace) -> int:
+    """Fold runs (resumable, one per fold), then fold 0 -> the shipped model and all folds'
+    held-out parts -> oof_predictions.csv. `--smoke`: one tiny fold on 40 images, no packing."""
+    import importlib
+
+    from .train import default_data_dir
+
+    run_module, pack_name = LESION_KINDS[recipe["kind"]]
+    argv = [recipe["recipe_file"]] + (["--data", str(args.data)] if args.data else [])
+    folds = [int(f) for f in args.folds.split(",")] if args.folds else [0, 1, 2, 3, 4]
+    if args.smoke:
+        importlib.import_module(run_module).main(argv + ["--limit", "40", "--folds", "0"])
+        print("smoke run finished (not packed into models/)")
+        return 0
+    importlib.import_module(run_module).main(argv + ["--folds", *map(str, folds)])
+    from .lesion import pack
+
+    data_dir = args.data or default_data_dir("mias")
+    written = getattr(pack, pack_name)(recipe, data_dir, args.models_dir)
+    for folder in written if isinstance(written, list) else [written]:
+        print(f"wrote {folder}")
     return 0
 
 
@@ -256,6 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", default=None, help="dataset folder (default ../shared/data)")
     s.add_argument("--smoke", action="store_true", help="one tiny epoch on a few images")
     s.add_argument("--restart", action="store_true", help="ignore a previous run's checkpoint")
+    s.add_argument("--oof", action="store_true", help="also train folds 1-4 and write oof_predictions.csv (lesion models always do)")
+    s.add_argument("--folds", default=None, help="folds to run, e.g. 0,1 (default all 5)")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("evaluate", help="recompute a model's metrics from its weights")
@@ -273,8 +322,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_predict)
 
-    s = sub.add_parser("leaderboard", help="the comparison table from committed cards")
+    s = sub.add_parser("leaderboard", help="the comparison table from committed cards, ranked out of fold")
     s.add_argument("--format", default="md", choices=["md", "csv", "json"])
+    s.add_argument("--task", default=None, choices=["stage1", "stage2", "flat3"])
+    s.add_argument("--check", action="store_true", help="recompute every card and out-of-fold figure from committed files")
     s.set_defaults(func=cmd_leaderboard)
     return p
 

@@ -39,7 +39,8 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
         raise UsageError(f"recipe not found: {path}") from exc
     except yaml.YAMLError as exc:
         raise UsageError(f"recipe {path} is not valid YAML: {exc}") from exc
-    required = ("name", "task") if (recipe or {}).get("task") == "hierarchy" else REQUIRED
+    kind = (recipe or {}).get("kind")
+    required = ("name", "task") if (recipe or {}).get("task") == "hierarchy" else ("name", "kind", "train") if kind in ("patch_dense", "segmentation") else REQUIRED
     missing = [k for k in required if k not in (recipe or {})]
     if missing:
         raise UsageError(f"recipe {path} lacks {missing}")
