@@ -251,14 +251,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
             continue
         for m in models:
             try:
-                p = m.predict_proba([image])[0]
+                pred = m.predict(image, with_maps=not args.no_maps)
             except MammoError as exc:
                 _error_line(f"{m.name}: {label}: {model_reason(m.name, exc)}")
                 continue
             except Exception as exc:
                 _error_line(f"{m.name}: {label}: prediction failed ({type(exc).__name__})")
                 continue
-            row = {"file": label, "model": m.name, "task": m.task, "probabilities": {c: round(float(v), 4) for c, v in zip(m.classes, p)}}
+            row = {"file": label, **pred.to_dict()}
+            if args.save_maps:
+                row["map_files"] = _save_maps(pred, label, Path(args.save_maps))
             if getattr(m, "input", "whole") == "patch":
                 row["note"] = "patch model: no lesion location given, looked at the breast centre"
             out.append(row)
@@ -267,10 +269,29 @@ def cmd_predict(args: argparse.Namespace) -> int:
     else:
         for r in out:
             probs = "  ".join(f"{c} {v:.3f}" for c, v in r["probabilities"].items())
-            print(f"{r['file']:8s} {r['model']:34s} {probs}")
+            maps = ", ".join(f"{k} ({m['kind']}{'' if m['score'] is None else ', score ' + format(m['score'], '.3f')})" for k, m in r["maps"].items())
+            print(f"{r['file']:8s} {r['model']:34s} {probs}  → {r['decision']}{'  maps: ' + maps if maps else ''}")
     if not models or (not out and not unreadable):
         return 4  # nothing could be predicted because of the models
     return 3 if unreadable else 0
+
+
+def _save_maps(pred, label: str, folder: Path) -> list[str]:
+    """Each map as an 8-bit PNG on the original image grid (long side at most 1,024 px)."""
+    import cv2
+    import numpy as np
+
+    folder.mkdir(parents=True, exist_ok=True)
+    names = []
+    for key, layer in pred.maps.items():
+        grid = layer.on_grid()
+        scale = min(1.0, 1024 / max(grid.shape))
+        if scale < 1:
+            grid = cv2.resize(grid, (max(1, round(grid.shape[1] * scale)), max(1, round(grid.shape[0] * scale))), interpolation=cv2.INTER_AREA)
+        name = f"{label.replace(' ', '-')}_{pred.model}_{key}.png"
+        cv2.imwrite(str(folder / name), np.clip(grid * 255, 0, 255).astype(np.uint8))
+        names.append(name)
+    return names
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -320,6 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("files", nargs="+")
     s.add_argument("--model", default="all")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--no-maps", action="store_true", help="probabilities only (no Grad-CAM / patch / segmentation maps)")
+    s.add_argument("--save-maps", default=None, metavar="DIR", help="write every map as a PNG into DIR")
     s.set_defaults(func=cmd_predict)
 
     s = sub.add_parser("leaderboard", help="the comparison table from committed cards, ranked out of fold")
