@@ -25,12 +25,13 @@ cam = c2.radio("Grad-CAM of", ["predicted", "abnormal"], horizontal=True, key="u
 
 data = upload.getvalue()
 digest = dd.content_hash(data)
+label = common.upload_label(upload)  # privacy: "upload 1" in every output, never the file's name
 ready, errors = common.ensure_models(models)
 for n, msg in errors.items():
-    st.error(msg, icon=":material/error:")
+    common.show_error(msg, icon=":material/error:")
 try:
     with st.spinner(f"Reading the image and running {len(ready)} model(s) with Grad-CAM…"):
-        meta, shape, base8, scale, results = common.analyse_upload(digest, data, upload.name, tuple(ready), cam)
+        meta, shape, base8, scale, results = common.analyse_upload(digest, data, label, tuple(ready), cam)
 except MammoError as exc:
     common.friendly_error(exc, "This file could not be read as a mammogram")
     st.stop()
@@ -40,7 +41,7 @@ except Exception as exc:  # never a traceback
 
 left, mid, right = st.columns([2, 3, 2])
 with left:
-    st.image(base8, caption=f"{upload.name} — {shape[1]}×{shape[0]} px (shown downscaled)", width="stretch")
+    st.image(base8, caption=f"{label} — {shape[1]}×{shape[0]} px (shown downscaled)", width="stretch")
 with mid:
     st.markdown("**De-identified metadata**")
     st.dataframe(meta, hide_index=True, width="stretch")
@@ -67,7 +68,7 @@ for start in range(0, len(results), per_row):
         with col.container(border=True):
             st.markdown(f"<span style='color:{colors.get(r.name)}'>●</span> **{r.name}** <small>({r.task})</small>", unsafe_allow_html=True)
             if r.error:
-                st.error(r.error)
+                common.show_error(r.error)
                 continue
             top = r.probabilities[r.classes.index(r.decision)] if r.decision in r.classes else max(r.probabilities)
             st.metric(f"decision: {r.decision}", f"{top:.2f}", help="probability of the decided class")
@@ -92,5 +93,5 @@ for r in ok:
 
 st.subheader("Download")
 d1, d2 = st.columns(2)
-d1.download_button("Overlays (PNG)", dd.result_png(base8, ok, opacity, scale, (), upload.name), file_name="mammo_result.png", mime="image/png", icon=":material/image:", key="dl_png")
-d2.download_button("Probabilities (CSV)", dd.result_csv(results, upload.name), file_name="mammo_result.csv", mime="text/csv", icon=":material/table:", key="dl_csv")
+d1.download_button("Overlays (PNG)", dd.result_png(base8, ok, opacity, scale, (), label), file_name="mammo_result.png", mime="image/png", icon=":material/image:", key="dl_png")
+d2.download_button("Probabilities (CSV)", common.privacy.neutralise_csv(dd.result_csv(results, label)), file_name="mammo_result.csv", mime="text/csv", icon=":material/table:", key="dl_csv")

@@ -1,21 +1,73 @@
 """Streamlit glue shared by the pages: cached access to cards, predictions, models and results.
 
 Only caching and widgets live here; the numbers and pictures come from `core.dashboard_data`.
+
+Privacy rules kept here for every page: data folders can only be browsed under the roots
+configured at start-up, and an error never echoes a path or lists a folder; user-given
+names become neutral labels ("upload 1"); messages are shown without markdown; a model
+that fails (missing weights, SHA-256 mismatch, load error) is remembered per process and
+not re-hashed or re-loaded on every rerun.
 """
 
 from __future__ import annotations
 
+from core import quiet  # noqa: F401  (first: library noise off before any framework import)
+
 import os
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 import streamlit as st
 
 from core import dashboard_data as dd
-from core.errors import MammoError
+from core import privacy
+from core.errors import DatasetError, MammoError, ModelError, model_reason
 
 REPO = Path(__file__).resolve().parents[1]
 _LOADED: set[tuple[str, str]] = set()  # models already in st.cache_resource in this process
+_FAILED: dict[tuple[str, str], tuple[tuple, str]] = {}  # (root, name) -> (files' stamp, reason)
+_CHECKED: dict[tuple[str, str], tuple[tuple, str | None]] = {}  # (root, name) -> (stamp, SHA-256 problem)
+
+
+def _use_entry_navigation() -> None:
+    """Direct links on a fresh server: make every page run through streamlit_app.py.
+
+    Streamlit treats an app with a pages/ folder as a v1 multipage app until the entry
+    script has called `st.navigation` once: a first request for `/upload` would run
+    pages/upload.py alone, with Streamlit's automatic menu and without the sidebar. Every
+    page imports this module first, so this (1) switches that mode off and reruns, which
+    sends the request through the entry script, whose `st.navigation` resolves `/upload`,
+    and (2) replaces the v1 runner by "run the entry script", for a session that starts
+    in v1 mode later (a second session racing the first; AppTest, which resets the mode
+    before every run).
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+        from streamlit.runtime.scriptrunner import script_runner
+    except ImportError:  # pragma: no cover - other streamlit versions
+        return
+    if callable(getattr(script_runner, "_mpa_v1", None)) and not getattr(script_runner._mpa_v1, "_entry_script", False):
+        script_runner._mpa_v1 = _run_entry_script
+    was_v1 = PagesManager.uses_pages_directory
+    PagesManager.uses_pages_directory = False
+    if was_v1 and get_script_run_ctx(suppress_warning=True) is not None:
+        st.rerun()
+
+
+def _run_entry_script(main_script_path: str) -> None:
+    """Stands in for Streamlit's v1 pages-folder runner: the entry script, as in v2 mode."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    PagesManager.uses_pages_directory = False
+    path = Path(main_script_path)
+    code = compile(path.read_bytes(), str(path), "exec")
+    exec(code, sys.modules["__main__"].__dict__)  # noqa: S102 - the app's own entry script
+
+
+_run_entry_script._entry_script = True  # type: ignore[attr-defined]
+_use_entry_navigation()
 
 
 def models_dir() -> str:
@@ -23,12 +75,71 @@ def models_dir() -> str:
     return os.environ.get("MAMMO_MODELS_DIR") or str(REPO / "models")
 
 
+# --------------------------------------------------------------------------- data folders
+def _startup_roots() -> list[str]:
+    """Roots given at start-up: `streamlit run streamlit_app.py -- --data DIR [--data DIR2]`
+    and `$MAMMO_DATA_ROOTS` (os.pathsep-separated)."""
+    out: list[str] = []
+    argv = sys.argv[1:]
+    for i, arg in enumerate(argv):
+        if arg == "--data" and i + 1 < len(argv):
+            out.append(argv[i + 1])
+        elif arg.startswith("--data="):
+            out.append(arg.split("=", 1)[1])
+    out += [p for p in os.environ.get("MAMMO_DATA_ROOTS", "").split(os.pathsep) if p]
+    return out
+
+
+def data_roots() -> list[tuple[str, Path]]:
+    """(neutral label, resolved folder) for every data root this server offers.
+
+    The shared data folder (`$MAMMO_SHARED_DATA`, else ../shared/data) and the start-up
+    roots; folders that do not exist are left out. Labels never show the path.
+    """
+    roots: list[tuple[str, Path]] = []
+    shared = os.environ.get("MAMMO_SHARED_DATA") or str(REPO.parent / "shared" / "data")
+    candidates = [("shared data folder", shared)] + [(f"start-up data folder {i}", p) for i, p in enumerate(_startup_roots(), 1)]
+    seen: set[Path] = set()
+    for label, raw in candidates:
+        try:
+            path = Path(raw).expanduser().resolve()
+        except (OSError, RuntimeError):
+            continue
+        if path.is_dir() and path not in seen:
+            seen.add(path)
+            roots.append((label, path))
+    return roots
+
+
+def allowed_data_dir(folder: str | os.PathLike[str] | None) -> Path | None:
+    """The resolved folder when it is an existing folder under a configured root, else None."""
+    if not folder:
+        return None
+    try:
+        path = Path(folder).expanduser().resolve()
+    except (OSError, RuntimeError, ValueError):
+        return None
+    for _, root in data_roots():
+        if path == root or root in path.parents:
+            return path if path.is_dir() else None
+    return None
+
+
+def choose_data_dir(root_label: str | None, subfolder: str = "") -> Path | None:
+    """The folder picked in the sidebar (a root and an optional relative subfolder), or None."""
+    roots = dict(data_roots())
+    if root_label not in roots:
+        return None
+    sub = (subfolder or "").strip().strip("/\\")
+    if sub and (Path(sub).is_absolute() or sub.startswith("~")):
+        return None
+    return allowed_data_dir(roots[root_label] / sub if sub else roots[root_label])
+
+
 def default_data_dir() -> str:
-    env = os.environ.get("MAMMO_SHARED_DATA")
-    if env:
-        return env
-    shared = REPO.parent / "shared" / "data"
-    return str(shared) if shared.is_dir() else ""
+    """The first configured data root (the shared data folder when present), else ""."""
+    roots = data_roots()
+    return str(roots[0][1]) if roots else ""
 
 
 def _folder_stamp(root: str) -> tuple:
@@ -100,11 +211,99 @@ def _load(name: str, root: str):
     return registry.load(name, root)
 
 
+def _stamp(root: str, name: str, depth: int = 0) -> tuple:
+    """(file, size, mtime) of every file in the model's folder and its parts' folders: cheap to
+    take, and it changes when a weights file is replaced (so a fixed model is tried again)."""
+    folder = Path(root) / name
+    out: list[tuple] = []
+    try:
+        for f in sorted(folder.iterdir()):
+            if f.is_file():
+                st_ = f.stat()
+                out.append((name, f.name, st_.st_size, st_.st_mtime_ns))
+    except OSError:
+        return ((name, "missing"),)
+    if depth < 3:
+        for member in _members(card_by_name().get(name, {})):
+            out.extend(_stamp(root, member, depth + 1))
+    return tuple(out)
+
+
+def _members(card: dict[str, Any]) -> list[str]:
+    """The models a composite card is built from (none for a plain one)."""
+    try:
+        from core.models import kinds
+
+        return [m for m in kinds.members(card) if isinstance(m, str)] if kinds.is_composite(card) else []
+    except Exception:
+        return [card[k] for k in ("stage1", "stage2") if isinstance(card.get(k), str)]
+
+
 def load_model(name: str):
+    """A cached model; a failure is remembered (per process, until the model's files change) and
+    raised again as a `ModelError` without re-hashing or re-loading."""
     root = models_dir()
-    model = _load(name, root)
-    _LOADED.add((root, name))
+    key, stamp = (root, name), _stamp(root, name)
+    failed = _FAILED.get(key)
+    if failed and failed[0] == stamp:
+        raise ModelError(failed[1])
+    try:
+        model = _load(name, root)
+    except MammoError as exc:
+        _FAILED[key] = (stamp, model_reason(name, exc))
+        raise ModelError(_FAILED[key][1]) from None
+    except Exception as exc:  # a library failure while rebuilding: remembered too
+        _FAILED[key] = (stamp, f"could not be loaded ({type(exc).__name__})")
+        raise ModelError(_FAILED[key][1]) from None
+    _FAILED.pop(key, None)
+    _LOADED.add(key)
     return model
+
+
+def model_problem(name: str) -> str | None:
+    """Why a model cannot predict (a remembered load failure, or weights failing their SHA-256
+    check), or None. The check hashes each weights file once per process and file change."""
+    from core.models import registry
+
+    root = models_dir()
+    key, stamp = (root, name), _stamp(root, name)
+    failed = _FAILED.get(key)
+    if failed and failed[0] == stamp:
+        return failed[1]
+    if key in _LOADED:
+        return None
+    checked = _CHECKED.get(key)
+    if checked and checked[0] == stamp:
+        return checked[1]
+    problem: str | None = None
+    card = card_by_name().get(name)
+    try:
+        if card is None:
+            problem = "no model card"
+        elif _members(card):
+            for member in _members(card):
+                sub = model_problem(member)
+                if sub:
+                    problem = f"its part {member} failed: {sub}"
+                    break
+        else:
+            registry.verify(card)
+    except MammoError as exc:
+        problem = model_reason(name, exc)
+    except Exception as exc:
+        problem = f"could not be checked ({type(exc).__name__})"
+    _CHECKED[key] = (stamp, problem)
+    return problem
+
+
+def failed_models(names: Sequence[str]) -> dict[str, str]:
+    """{name: reason} for the models among `names` that cannot predict."""
+    out = {}
+    for n in names:
+        problem = model_problem(n)
+        if problem:
+            out[n] = problem
+    return out
 
 
 def live_model_names() -> list[str]:
@@ -116,18 +315,25 @@ def live_model_names() -> list[str]:
         try:
             if dd.is_shipped(c) and registry.weights_available(c):
                 out.append(c["name"])
-        except (KeyError, TypeError):
+        except (KeyError, TypeError, MammoError):
             continue
     return out
 
 
-def chosen_models() -> list[str]:
-    """The models picked in the sidebar (only live ones)."""
+def usable_model_names() -> list[str]:
+    """Live models that do not fail their checks: the ones the sidebar offers."""
     live = live_model_names()
+    bad = failed_models(live)
+    return [n for n in live if n not in bad]
+
+
+def chosen_models() -> list[str]:
+    """The models picked in the sidebar (only live ones that passed their checks)."""
+    usable = usable_model_names()
     picked = st.session_state.get("chosen_models")
     if picked is None:
-        return live
-    return [n for n in picked if n in live]
+        return usable
+    return [n for n in picked if n in usable]
 
 
 def ensure_models(names: Sequence[str]) -> tuple[list[str], dict[str, str]]:
@@ -136,19 +342,23 @@ def ensure_models(names: Sequence[str]) -> tuple[list[str], dict[str, str]]:
     Returns (loaded names, {name: friendly error}).
     """
     root = models_dir()
-    todo = [n for n in names if (root, n) not in _LOADED]
     errors: dict[str, str] = {}
+    for n in names:  # remembered failures: no status box, no re-hash
+        failed = _FAILED.get((root, n))
+        if failed and failed[0] == _stamp(root, n):
+            errors[n] = f"{n}: {failed[1]}"
+    todo = [n for n in names if (root, n) not in _LOADED and n not in errors]
     if todo:
         frameworks = sorted({card_by_name().get(n, {}).get("framework") or "composite" for n in todo})
         with st.status(f"Loading {len(todo)} model(s) — first use imports {', '.join(frameworks)}…", expanded=False) as status:
             for n in todo:
-                status.write(f"loading **{n}** (SHA-256 checked)")
+                status.write(f"loading {privacy.md_escape(n)} (SHA-256 checked)")
                 try:
                     load_model(n)
                 except MammoError as exc:
-                    errors[n] = str(exc)
+                    errors[n] = f"{n}: {exc}"
                 except Exception as exc:  # never let a library traceback reach the page
-                    errors[n] = f"model {n!r} could not be loaded ({type(exc).__name__})"
+                    errors[n] = f"{n}: could not be loaded ({type(exc).__name__})"
             status.update(label=f"{len(todo) - len(errors)} model(s) ready", state="error" if errors else "complete")
     return [n for n in names if n not in errors], errors
 
@@ -184,23 +394,55 @@ def thumbnail(path: str | None) -> Any:
     return dd.thumbnail(path)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
+DATASET_NAMES = {"mias": "mini-MIAS", "cbis": "CBIS-DDSM", "minidds": "Mini-DDSM", "folder": "class-folder", "sample": "embedded sample"}
+
+
 def records(dataset: str, root: str | None):
+    """A dataset's records; only under a configured data root. Errors name neither the folder
+    nor its contents (a typed path could be anything on the server)."""
+    if dataset == "sample":
+        return _records(dataset, None)
+    folder = allowed_data_dir(root)
+    if folder is None:
+        raise DatasetError("this data folder is not available: only folders under the data folders configured "
+                           "at start-up can be browsed")
+    return _records(dataset, str(folder))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _records(dataset: str, root: str | None):
     from core.datasets import load_dataset
 
-    return load_dataset(dataset, root or None)
+    try:
+        return load_dataset(dataset, root or None)
+    except DatasetError:
+        raise DatasetError(f"no readable {DATASET_NAMES.get(dataset, 'dataset')} data in the chosen data folder") from None
 
 
 def notice() -> None:
     st.caption(f":material/info: {dd.NOTICE}")
 
 
+def show_error(text: object, **kwargs: Any) -> None:
+    """st.error with the text shown literally: no markdown, no server path, one line."""
+    st.error(privacy.md_escape(privacy.one_line(text)), **kwargs)
+
+
 def friendly_error(exc: BaseException, what: str = "That did not work") -> None:
-    """A one-line message for the user, never a traceback."""
+    """A one-line message for the user, never a traceback, a path or markdown from the message."""
     if isinstance(exc, MammoError):
-        st.error(f"{what}: {exc}", icon=":material/error:")
+        show_error(f"{what}: {exc}", icon=":material/error:")
     else:
-        st.error(f"{what} ({type(exc).__name__}). Please try another file or model.", icon=":material/error:")
+        show_error(f"{what} ({type(exc).__name__}). Please try another file or model.", icon=":material/error:")
+
+
+def upload_label(upload: Any) -> str:
+    """"upload 1", "upload 2", ...: the name every output uses instead of the uploaded file's name."""
+    labels = st.session_state.setdefault("_upload_labels", {})
+    key = getattr(upload, "file_id", None) or id(upload)
+    if key not in labels:
+        labels[key] = privacy.neutral_label("upload", len(labels) + 1)
+    return labels[key]
 
 
 def membership_badge(state: str) -> str:
