@@ -1,0 +1,114 @@
+"""Direct links on a freshly started server, in a real (headless) Chromium.
+
+Each page's URL is the very first request a new `streamlit run streamlit_app.py` server
+gets: it must show the real app (our sidebar with the data folder and the model picker,
+our navigation) and not Streamlit's automatic pages/ menu. On the Upload page a hostile
+DICOM (identifiers planted in its header, an identifying markdown file name) is uploaded
+through the browser: neither the page nor the server log may show a planted value.
+Skipped with a reason when Playwright or Debian's chromium is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from test_browser import ARGS, CHROMIUM, SHOTS, _free_port, _no_exception, _settle
+from test_privacy import MARK, _dicom, _dicom_bytes
+
+REPO = Path(__file__).resolve().parents[1]
+PAGES = [("upload", "Upload a mammogram"), ("explore", "Explore the data"),
+         ("compare", "Compare models"), ("model_cards", "Model cards")]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the python playwright package is not installed")
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"chromium not found at {CHROMIUM} (apt-get install -y chromium)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@contextmanager
+def fresh_server(log_path: Path, *script_args: str):
+    port = _free_port()
+    log = open(log_path, "w")
+    cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+           "--server.port", str(port), "--browser.gatherUsageStats", "false"]
+    if script_args:
+        cmd += ["--", *script_args]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("streamlit did not become healthy within 90 s")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _real_app(page, title: str) -> None:
+    """The page's heading, inside the real app: our sidebar and our navigation."""
+    page.get_by_role("heading", name=title).first.wait_for(timeout=180_000)
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_text("Models for live predictions").first.wait_for(timeout=60_000)
+    nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+    assert "Model cards" in nav and "Upload a mammogram" in nav, nav
+    assert "streamlit app" not in nav.lower() and "model_cards" not in nav, nav  # the automatic pages/ menu
+
+
+@pytest.mark.parametrize(("path", "title"), PAGES)
+def test_direct_link_on_a_fresh_server(browser, tmp_path, path, title):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    log_path = tmp_path / "server.log"
+    data_root = tmp_path / "ZQX-start-up-root"
+    data_root.mkdir()
+    with fresh_server(log_path, "--data", str(data_root)) as url:
+        ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
+        page = ctx.new_page()
+        page.goto(f"{url}/{path}")
+        _real_app(page, title)
+        _settle(page, 300)
+        _no_exception(page)
+        assert str(data_root) not in page.content()
+        page.screenshot(path=str(SHOTS / f"direct_{path}.png"))
+        if path == "upload":
+            name = "**ZQX Jane Doe** [ZQXlink](http:zqx.example) 19070707.dcm"
+            page.locator('input[type="file"]').set_input_files(
+                {"name": name, "mimeType": "application/dicom", "buffer": _dicom_bytes(_dicom(RescaleSlope="1.000000000011", RescaleIntercept="0"), {b"1.000000000011": b"ZQXSLOPE987654"})})
+            page.get_by_text("could not be read as a mammogram").first.wait_for(timeout=120_000)
+            _settle(page)
+            _no_exception(page)
+            # the uploader's own chip shows the user's file name in the user's browser (client-side);
+            # everything the app draws must not
+            html = page.evaluate("""() => { const b = document.body.cloneNode(true);
+                b.querySelectorAll('[data-testid="stFileUploader"]').forEach(e => e.remove());
+                return b.innerHTML + b.innerText; }""")
+            assert "RescaleSlope" in html and MARK not in html.lower() and "19070707" not in html
+            page.screenshot(path=str(SHOTS / "direct_upload_hostile.png"))
+        ctx.close()
+    log = log_path.read_text()
+    assert "Traceback" not in log and MARK not in log.lower() and "19070707" not in log, log[-3000:]
