@@ -53,7 +53,8 @@ def silence() -> None:
         logger = logging.getLogger(name)
         logger.setLevel(logging.CRITICAL + 1)
         logger.propagate = False
-    _quiet_pydicom()
+    if "pydicom" in sys.modules:
+        _quiet_pydicom()  # else: when it is imported (see _QuietImporter), keeping this import cheap
     if not any(isinstance(f, _QuietImporter) for f in sys.meta_path):
         sys.meta_path.insert(0, _QuietImporter())
     _done = True
@@ -97,10 +98,12 @@ def stderr_fd_silenced():
 
 
 class _QuietLoader:
-    """Runs the wrapped loader's exec_module with fd 2 silenced; then steps aside."""
+    """Runs the wrapped loader's exec_module (with fd 2 silenced for a noisy module), then
+    an after-import step; then steps aside."""
 
-    def __init__(self, loader: Any) -> None:
+    def __init__(self, loader: Any, fullname: str) -> None:
         self._loader = loader
+        self._fullname = fullname
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._loader, name)
@@ -112,8 +115,14 @@ class _QuietLoader:
         module.__loader__ = self._loader
         if getattr(module, "__spec__", None) is not None:
             module.__spec__.loader = self._loader
-        with stderr_fd_silenced():
+        if self._fullname in _NOISY_IMPORTS:
+            with stderr_fd_silenced():
+                self._loader.exec_module(module)
+        else:
             self._loader.exec_module(module)
+        after = _AFTER_IMPORT.get(self._fullname)
+        if after is not None:
+            after()
 
 
 class _QuietImporter(importlib.abc.MetaPathFinder):
@@ -124,7 +133,7 @@ class _QuietImporter(importlib.abc.MetaPathFinder):
     _busy = threading.local()
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-        if fullname not in _NOISY_IMPORTS or getattr(self._busy, "on", False):
+        if (fullname not in _NOISY_IMPORTS and fullname not in _AFTER_IMPORT) or getattr(self._busy, "on", False):
             return None
         self._busy.on = True
         try:
@@ -133,8 +142,9 @@ class _QuietImporter(importlib.abc.MetaPathFinder):
             self._busy.on = False
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
-        spec.loader = _QuietLoader(spec.loader)
+        spec.loader = _QuietLoader(spec.loader, fullname)
         return spec
 
 
+_AFTER_IMPORT = {"pydicom": _quiet_pydicom}  # pydicom sets its own logger up when imported
 silence()
