@@ -112,3 +112,5 @@ def test_direct_link_on_a_fresh_server(browser, tmp_path, path, title):
         ctx.close()
     log = log_path.read_text()
     assert "Traceback" not in log and MARK not in log.lower() and "19070707" not in log, log[-3000:]
+    for noise in ("oneDNN", "cuInit", "cuda", "absl", "Warning", "WARNING", str(REPO)):  # models loaded quietly
+        assert noise not in log, log[-3000:]
