@@ -147,7 +147,7 @@ LESION_KINDS = {"patch_dense": ("core.lesion.run_patch", "pack_patch"), "segment
 
 def _train_lesion(recipe: dict, args: argparse.Namespace) -> int:
     """Fold runs (resumable, one per fold), then fold 0 -> the shipped model and all folds'
-    held-out parts -> oof_predictions.csv. `--smoke`: one tiny fold on 40 images, no packing."""
+    held-out parts -> oof_predictions.csv. `--smoke`: one tiny fold on 40 images (CI)."""
     import importlib
 
     from .train import default_data_dir
@@ -155,15 +155,14 @@ def _train_lesion(recipe: dict, args: argparse.Namespace) -> int:
     run_module, pack_name = LESION_KINDS[recipe["kind"]]
     argv = [recipe["recipe_file"]] + (["--data", str(args.data)] if args.data else [])
     folds = [int(f) for f in args.folds.split(",")] if args.folds else [0, 1, 2, 3, 4]
-    if args.smoke:
-        importlib.import_module(run_module).main(argv + ["--limit", "40", "--folds", "0"])
-        print("smoke run finished (not packed into models/)")
-        return 0
-    importlib.import_module(run_module).main(argv + ["--folds", *map(str, folds)])
+    limit = 40 if args.smoke else 0
+    if args.smoke:  # one tiny fold on 40 images, packed and judged like the real thing
+        folds, recipe = [0], recipe | {"name": recipe["name"] + "-smoke"}
+    importlib.import_module(run_module).main(argv + ["--folds", *map(str, folds)] + (["--limit", str(limit), "--fresh"] if limit else []))
     from .lesion import pack
 
     data_dir = args.data or default_data_dir("mias")
-    written = getattr(pack, pack_name)(recipe, data_dir, args.models_dir)
+    written = getattr(pack, pack_name)(recipe, data_dir, args.models_dir, limit=limit)
     for folder in written if isinstance(written, list) else [written]:
         print(f"wrote {folder}")
     return 0

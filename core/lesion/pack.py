@@ -66,12 +66,12 @@ def _oof_meta(folds: list[int]) -> dict[str, Any]:
     return {"folds_run": folds, "protocol": "patient-level stratified 5-fold (seed 0); fold f held out, fold f+1 validation (epoch, score rules, thresholds), the other three train"}
 
 
-def pack_patch(recipe: dict[str, Any], data_dir: Path, models_dir: Path | None = None, log: Log = print) -> list[Path]:
+def pack_patch(recipe: dict[str, Any], data_dir: Path, models_dir: Path | None = None, log: Log = print, limit: int = 0) -> list[Path]:
     t0 = time.time()
     out = run_dir(recipe["name"])
     run = torch.load(out / "fold0.pt", map_location="cpu", weights_only=False)
     root = Path(models_dir) if models_dir else default_models_dir()
-    records = load_dataset("mias", data_dir)
+    records = load_dataset("mias", data_dir)[: limit or None]
     assignment = split_patients(records, seed=0)
     folds = _folds_done(out)
     written = []
@@ -90,11 +90,11 @@ def pack_patch(recipe: dict[str, Any], data_dir: Path, models_dir: Path | None =
     folder.mkdir(parents=True)
     card["weights"] = _save_fp16(run["net"], folder / "weights.safetensors")
     history = pd.read_csv(out / "fold0_history.csv")
-    finish(card, folder, records, assignment, data_dir=data_dir, history=history, t_start=t0, log=log)
+    finish(card, folder, records, assignment, data_dir=data_dir, history=history, t_start=t0, smoke=bool(limit), log=log)
     _write_oof(folder, _oof_rows(out, "plain_", folds), folds)
     written.append(folder)
     # Shen's end-to-end variant: top layers over the map, trained on whole images
-    name = recipe["name"].replace("-dense", "") + "-e2e"
+    name = recipe["name"].replace("-dense", "-e2e")
     e2e = _base_card(recipe | {"name": name, "kind": "patch_dense_e2e"}, records, assignment) | {
         "task": "flat3", "classes": ["normal", "benign", "malignant"], "members": [recipe["name"]],
         "description": "Shen's whole-image top layers (two conv-BN-ReLU + global max/mean pooling) over the patch-probability map, trained on whole images with the patch net frozen.",
@@ -105,20 +105,20 @@ def pack_patch(recipe: dict[str, Any], data_dir: Path, models_dir: Path | None =
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     e2e["weights"] = _save_fp16(run["top"], folder / "top.safetensors")
-    finish(e2e, folder, records, assignment, data_dir=data_dir, history=pd.read_csv(out / "fold0_top_history.csv"), t_start=t0, log=log)
+    finish(e2e, folder, records, assignment, data_dir=data_dir, history=pd.read_csv(out / "fold0_top_history.csv"), t_start=t0, smoke=bool(limit), log=log)
     _write_oof(folder, _oof_rows(out, "e2e_", folds), folds)
     written.append(folder)
     return written
 
 
-def pack_unet(recipe: dict[str, Any], data_dir: Path, models_dir: Path | None = None, log: Log = print) -> Path:
+def pack_unet(recipe: dict[str, Any], data_dir: Path, models_dir: Path | None = None, log: Log = print, limit: int = 0) -> Path:
     from .score_rules import get_rule  # noqa: F401  (validates the rule name below)
 
     t0 = time.time()
     out = run_dir(recipe["name"])
     run = torch.load(out / "fold0.pt", map_location="cpu", weights_only=False)
     root = Path(models_dir) if models_dir else default_models_dir()
-    records = load_dataset("mias", data_dir)
+    records = load_dataset("mias", data_dir)[: limit or None]
     assignment = split_patients(records, seed=0)
     size = int(run["recipe"]["train"]["size"])
     rule = _rule_on_work_grid(run["rule"], (1024 / size) ** 2)
@@ -135,7 +135,7 @@ def pack_unet(recipe: dict[str, Any], data_dir: Path, models_dir: Path | None = 
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     card["weights"] = _save_fp16(run["net"], folder / "weights.safetensors")
-    finish(card, folder, records, assignment, data_dir=data_dir, history=pd.read_csv(out / "fold0_history.csv"), t_start=t0, log=log)
+    finish(card, folder, records, assignment, data_dir=data_dir, history=pd.read_csv(out / "fold0_history.csv"), t_start=t0, smoke=bool(limit), log=log)
     from .seg_metrics import segmentation_card_metrics
 
     card = json.loads((folder / "card.json").read_text()) | {"_folder": str(folder)}

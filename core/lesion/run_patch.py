@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("recipe")
     ap.add_argument("--data", default=str(repo_root().parent / "shared" / "data"))
     ap.add_argument("--folds", type=int, nargs="*", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--fresh", action="store_true", help="discard earlier fold runs of this recipe")
     ap.add_argument("--limit", type=int, default=0, help="smoke: use the first N images only")
     args = ap.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -82,6 +83,10 @@ def main(argv: list[str] | None = None) -> None:
         records = records[: args.limit]
     data = load_lesion_images(records)
     out = run_dir(recipe["name"])
+    if args.fresh and out.exists():
+        import shutil
+
+        shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "recipe.json").write_text(json.dumps(recipe, indent=1))
     for fold in args.folds:

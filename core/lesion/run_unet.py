@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("recipe")
     ap.add_argument("--data", default=str(repo_root().parent / "shared" / "data"))
     ap.add_argument("--folds", type=int, nargs="*", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--fresh", action="store_true", help="discard earlier fold runs of this recipe")
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args(argv)
@@ -72,6 +73,10 @@ def main(argv: list[str] | None = None) -> None:
     records = load_dataset("mias", args.data)[: args.limit or None]
     data = build_seg_data(records, int(recipe.get("train", {}).get("size", 256)))
     out = run_dir(recipe["name"])
+    if args.fresh and out.exists():
+        import shutil
+
+        shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "recipe.json").write_text(json.dumps(recipe, indent=1))
     for fold in args.folds:

@@ -1,0 +1,78 @@
+"""Lesion-geometry models end to end through the real CLI on 40 MIAS films (one fold):
+fold run -> packed folders -> registry -> maps on the original grid -> leaderboard check."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+
+
+def cli(models_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "core", "--models-dir", str(models_dir), *args], cwd=REPO, capture_output=True, text=True, timeout=1500)
+
+
+@pytest.fixture(scope="module")
+def lesion_models(tmp_path_factory, shared_data) -> Path:
+    out = tmp_path_factory.mktemp("lesion_models")
+    for recipe in ("recipes/seed000_patch_dense_lite0.yaml", "recipes/seed002_unet_bcir.yaml"):
+        p = cli(out, "train", recipe, "--smoke", "--data", str(shared_data))
+        assert p.returncode == 0, p.stderr[-2000:]
+    return out
+
+
+def test_smoke_lesion_folders_are_complete(lesion_models):
+    from core.models import kinds, registry
+
+    cards = {kinds.kind_of(c): c for c in registry.discover(lesion_models)}
+    assert set(cards) == {"patch_dense", "patch_dense_e2e", "segmentation"}
+    for c in cards.values():
+        folder = Path(c["_folder"])
+        for f in ("predictions.csv", "oof_predictions.csv", "history.csv"):
+            assert (folder / f).exists(), f
+        oof_header = (folder / "oof_predictions.csv").read_text().splitlines()[0]
+        assert oof_header.startswith("image_id,patient_id,fold,truth,p_")
+        assert len(c["external_check"]) == 8 and "called_lesion" in c["external_summary"]
+    seg = cards["segmentation"]["segmentation"]
+    assert {"dice", "iou", "centre_hit_rate"} <= set(seg) and 0 <= seg["dice"]["value"] <= 1
+    assert cards["patch_dense"]["score_rules"]["stage1"] and set(cards["patch_dense"]["views"]) == {"stage1", "stage2"}
+
+
+def test_maps_on_the_original_grid_reproduce_their_scores(lesion_models, sample_dicom):
+    from core.io import read_image
+    from core.models import registry
+
+    image = read_image(sample_dicom)
+    for c in registry.discover(lesion_models):
+        p = registry.load(c["name"], lesion_models).predict(image)
+        assert p.maps, c["name"]
+        for layer in p.maps.values():
+            assert layer.on_grid().shape == image.shape
+            assert layer.rescore() == pytest.approx(layer.score, abs=1e-6)
+
+
+def test_cli_predict_returns_the_maps_and_leaderboard_reproduces_them(lesion_models, sample_dicom, tmp_path):
+    p = cli(lesion_models, "predict", str(sample_dicom), "--json", "--save-maps", str(tmp_path))
+    assert p.returncode == 0, p.stderr[-1500:]
+    rows = json.loads(p.stdout)
+    kinds = {k: m["kind"] for r in rows for k, m in r["maps"].items()}
+    assert {"segmentation", "patch_scores"} <= set(kinds.values())
+    assert len(list(tmp_path.glob("*.png"))) == sum(len(r["maps"]) for r in rows)
+    assert str(sample_dicom.name) not in p.stdout  # files are named by a neutral label
+    p = cli(lesion_models, "leaderboard", "--check")
+    assert p.returncode == 0 and "DIFF" not in p.stdout, p.stdout[-1500:]
+
+
+def test_dense_map_geometry_is_exact():
+    from core.lesion.geometry import cells_to_image
+
+    cells = np.arange(12, dtype=np.float32).reshape(3, 4)
+    img = cells_to_image(cells, (192, 224), stride=32, window=4)
+    assert img.shape == (192, 224) and img.max() == cells.max() and img[0, 0] == 0 and img[-1, -1] == 11
+    assert img[64, 64] == cells[0, 0] and img[96 + 64, 96 + 64] == cells[min(2, (96 + 64 - 48) // 32), min(3, (96 + 64 - 48) // 32)]
