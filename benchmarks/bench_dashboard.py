@@ -99,11 +99,12 @@ def first_page_apptest() -> None:
 
 
 def upload_path(repeats: int) -> None:
-    from core import dashboard_data as dd
+    from core.dashboard import cards as dcards
+    from core.dashboard import inference, overlays
     from core.datasets import load_dataset
     from core.models import registry
 
-    cards = [c for c in dd.classifier_cards(registry.discover()) if dd.is_shipped(c) and registry.weights_available(c)]
+    cards = [c for c in registry.discover() if dcards.is_shipped(c) and registry.weights_available(c)]
     print(f"shipped models: {len(cards)} ({', '.join(c['name'] for c in cards) or 'none'})")
     print(f"RSS before loading: {rss_mb()[0]:.0f} MB")
     if not cards:
@@ -119,17 +120,18 @@ def upload_path(repeats: int) -> None:
 
     def once() -> tuple[float, dict[str, float], float]:
         t0 = time.perf_counter()
-        image = dd.read_upload(data, "sample.dcm")
-        base8, scale = dd.downscale(image.pixels)
+        image = inference.read_upload(data, "sample.dcm")
+        base8, scale = overlays.downscale(image.pixels)
         t_read = time.perf_counter() - t0
         per = {}
         results = []
         for m in models:
-            r = dd.run_model(m, image, base8.shape, cam="predicted", with_input=True)
+            r = inference.run_model(m, image, with_input=True)
             per[m.name] = r.seconds
             results.append(r)
         for r in results:
-            dd.overlay_image(base8, r.heat, 0.45, (), scale, r.box)
+            for layer in r.maps.values():
+                overlays.overlay_image(base8, layer, 0.45, (), scale, layer.threshold)
         return time.perf_counter() - t0, per, t_read
 
     for i in range(repeats + 1):

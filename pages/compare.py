@@ -1,31 +1,31 @@
-"""Compare 2–4 models of one task on their committed test predictions."""
+"""Compare 2–4 models of one task on their committed predictions, and two of them out of fold."""
 
 import streamlit as st
 
-from core import dashboard_data as dd
+from core.dashboard import cards as dcards
+from core.dashboard import curves as dcurves
+from core.labels import space
 from ui import charts, common
 
 st.title("Compare models")
 common.notice()
 
-GROUPS = {
-    "stage1": ("Stage 1: normal vs lesion", ("stage1",)),
-    "stage2": ("Stage 2: benign vs malignant", ("stage2",)),
-    "3class": ("3 classes: flat classifier vs hierarchical pipeline", ("flat3", "hierarchy")),
-}
-cards = [c for c in dd.classifier_cards(common.cards()) if common.predictions(c) is not None]
+cards = [c for c in dcards.rankable(common.cards()) if common.predictions(c) is not None]
 if not cards:
     st.info("No model has committed predictions yet (models/<name>/predictions.csv).", icon=":material/hourglass_empty:")
     st.stop()
 
-present = [g for g, (_, tasks) in GROUPS.items() if any(c["task"] in tasks for c in cards)]
-group = st.segmented_control("Task", present, default=present[0], format_func=lambda g: GROUPS[g][0], key="compare_group") or present[0]
-tasks = GROUPS[group][1]
-candidates = [c["name"] for c in cards if c["task"] in tasks]
+tasks = dcards.task_order(t for c in cards for t in dcards.tasks_of(c))
+task = st.segmented_control("Task", tasks, default=tasks[0], format_func=dcards.short_task_title, key="compare_group") or tasks[0]
+ranked = [r["model"] for r in common.leaderboard_rows() if r["task"] == task]
+candidates = sorted((c["name"] for c in cards if task in dcards.tasks_of(c)), key=lambda n: (ranked.index(n) if n in ranked else len(ranked), n))
 by_name = common.card_by_name()
 colors = common.colors()
+st.caption(f"{dcards.task_title(task)}. Listed: every model whose output can be read in this task, in leaderboard order "
+           "(a 3-class model is read as stage 1 with p(lesion) = 1 − p(normal) and as stage 2 with the malignant share of the lesion "
+           "probability; a U-Net's image score is a stage-1 score).")
 
-chosen = st.multiselect("Models (2–4)", candidates, default=candidates[:4], max_selections=4, key=f"compare_models_{group}")
+chosen = st.multiselect("Models (2–4)", candidates, default=candidates[:4], max_selections=4, key=f"compare_models_{task}")
 if not chosen:
     st.info("Pick at least one model.")
     st.stop()
@@ -33,10 +33,9 @@ if len(chosen) == 1:
     st.caption("Pick a second model to compare; showing one.")
 
 c1, c2 = st.columns([2, 1])
-events = dd.events_for(by_name[chosen[0]]["task"])
+events = dcurves.events_for(task)
 if len(events) > 1:
-    event = c1.radio("Positive event", events, horizontal=True, key="compare_event",
-                     format_func=lambda e: {"malignant": "malignant vs rest", "lesion": "lesion (benign + malignant) vs normal"}[e])
+    event = c1.radio("Positive event", events, horizontal=True, key="compare_event", format_func=dcurves.EVENT_TEXT.get)
 else:
     event = events[0]
     c1.markdown(f"Positive class: **{event}**")
@@ -46,18 +45,25 @@ datasets = {(by_name[n].get("data") or {}).get("dataset") for n in chosen}
 if len(datasets) > 1:
     st.warning("These models were trained and tested on different datasets; their curves are not on the same images.", icon=":material/warning:")
 
+data = {n: common.task_data(by_name[n], task) for n in chosen}
+read = [n for n, td in data.items() if td is not None and not td.own]
+if read:
+    st.caption(":material/swap_horiz: Read in this task from their own classes: " + ", ".join(common.privacy.md_escape(n) for n in read) + ".")
+
 st.subheader("Operating points")
 st.caption("Move a slider to change that model's decision threshold; sensitivity, specificity, the confusion matrix and the dot on the ROC curve follow. Default: the threshold chosen on validation.")
 points = {}
 cols = st.columns(len(chosen))
 for col, name in zip(cols, chosen):
-    card = by_name[name]
-    pred = common.predictions(card)
+    td = data[name]
     with col:
-        st.markdown(f"<span style='color:{colors.get(name)};font-size:1.3em'>●</span> **{name}**", unsafe_allow_html=True)
-        t0 = round(dd.default_threshold(card, pred, event), 2)
-        thr = st.slider("threshold", 0.0, 1.0, float(min(max(t0, 0.0), 1.0)), 0.01, key=f"thr_{name}_{event}")
-        op = dd.operating_point(pred, card["classes"], thr, event, split)
+        st.markdown(f"<span style='color:{colors.get(name)};font-size:1.3em'>●</span> **{common.privacy.md_escape(name)}**", unsafe_allow_html=True)
+        if td is None:
+            st.info("No committed predictions.")
+            continue
+        t0 = round(dcurves.default_threshold(td, event), 2)
+        thr = st.slider("threshold", 0.0, 1.0, float(min(max(t0, 0.0), 1.0)), 0.01, key=f"thr_{name}_{task}_{event}")
+        op = dcurves.operating_point(td.frame, td.classes, thr, event, split)
         points[name] = op
         if op["n"] == 0:
             st.info(f"No {split} images.")
@@ -66,19 +72,17 @@ for col, name in zip(cols, chosen):
         m1.metric("Sensitivity", f"{op['sensitivity']:.2f}")
         m2.metric("Specificity", f"{op['specificity']:.2f}")
         st.plotly_chart(charts.confusion(op["confusion"], op["labels"], f"{split}, threshold {thr:.2f} (n={op['n']})", colors.get(name)), width="stretch", key=f"cm_{name}")
-        if len(card["classes"]) == 3:
-            cm3 = dd.confusion_3class(pred, card["classes"], split)
-            st.plotly_chart(charts.confusion(cm3, card["classes"], "3 classes, as decided by the model", colors.get(name)), width="stretch", key=f"cm3_{name}")
+        if len(td.classes) > 2:
+            cm3 = dcurves.confusion_3class(td.frame, td.classes, split)
+            st.plotly_chart(charts.confusion(cm3, td.classes, "3 classes, as decided by the model", colors.get(name)), width="stretch", key=f"cm3_{name}")
 
 rocs, prs, cals = {}, {}, {}
 for name in chosen:
-    card, pred = by_name[name], common.predictions(by_name[name])
-    r = dd.roc_curve_data(card, pred, event, split)
-    if r is None:
+    if data[name] is None:
         continue
-    rocs[name] = r
-    prs[name] = dd.pr_curve_data(card, pred, event, split)
-    cals[name] = dd.calibration_data(card, pred, event, split)
+    r, p, c = common.task_curves(by_name[name], task, event, split)
+    if r is not None:
+        rocs[name], prs[name], cals[name] = r, p, c
 
 if not rocs:
     st.info(f"The {split} split of these models lacks one of the two classes, so no curves can be drawn.")
@@ -91,14 +95,42 @@ else:
     b.caption("AUC / average precision with 95 % patient-level bootstrap CIs (from the card where it has them, else recomputed). "
               "Calibration: predicted probability against how often the event really happened, in quantile bins.")
 
-if group == "3class":
-    st.subheader("Flat 3-class vs hierarchical, on the same images")
-    preds = {n: common.predictions(by_name[n]) for n in chosen}
-    table = dd.common_test_images(preds, split)
+st.subheader("Out of fold: is one model better?")
+oof_names = [c["name"] for c in dcurves.oof_candidates([by_name[n] for n in candidates], task)]
+if not space(task).binary:
+    st.caption("Out-of-fold comparisons are made per binary task: pick Stage 1 or Stage 2 above.")
+elif len(oof_names) < 2:
+    st.info(f"A paired out-of-fold comparison needs two models of this task with out-of-fold predictions "
+            f"(models/<name>/oof_predictions.csv); {len(oof_names)} {'has' if len(oof_names) == 1 else 'have'} them.", icon=":material/hourglass_empty:")
+else:
+    st.caption("The paired patient-level bootstrap: both models' ROC AUC on the same out-of-fold images, patients resampled together "
+               "1,000 times; the interval is of their difference. A 66-image test split cannot rank models, 322 out-of-fold images can.")
+    prefer = [n for n in chosen if n in oof_names] + [n for n in oof_names if n not in chosen]
+    pa, pb = st.columns(2)
+    model_a = pa.selectbox("Model A", prefer, index=0, key=f"compare_oof_a_{task}")
+    rest = [n for n in prefer if n != model_a]
+    model_b = pb.selectbox("Model B", rest, index=0, key=f"compare_oof_b_{task}")
+    with st.spinner("Bootstrapping patients…"):
+        d = common.paired_oof(by_name[model_a], by_name[model_b], task)
+    if d is None:
+        st.info("One of these models has no readable out-of-fold predictions.")
+    else:
+        m1, m2, m3 = st.columns(3)
+        m1.metric("AUC difference A − B", f"{d['difference']:+.3f}", f"95 % CI {d['ci_low']:+.3f} to {d['ci_high']:+.3f}", delta_color="off",
+                  help="Paired patient-level bootstrap of the out-of-fold ROC AUC difference on the images both models scored.")
+        m2.metric("A: out-of-fold AUC", f"{d['auc_a']:.3f}")
+        m3.metric("B: out-of-fold AUC", f"{d['auc_b']:.3f}")
+        st.plotly_chart(charts.paired(d, colors), width="stretch", key="paired_oof")
+        st.caption(common.privacy.md_escape(dcurves.paired_text(d)) + f" Share of bootstrap differences above 0: {d['share_above_zero']:.0%}.")
+
+if not space(task).binary:
+    st.subheader("3-class models on the same images")
+    preds = {n: data[n].frame for n in chosen if data[n] is not None}
+    table = dcurves.common_test_images(preds, split)
     if table.empty:
         st.info("These models share no images in this split (they were built on different datasets or splits).")
     else:
-        st.dataframe(dd.agreement_summary(table, chosen), hide_index=True, width="stretch",
+        st.dataframe(dcurves.agreement_summary(table, list(preds)), hide_index=True, width="stretch",
                      column_config={"accuracy": st.column_config.ProgressColumn("accuracy", format="%.2f", min_value=0, max_value=1)})
         with st.expander(f"Every shared {split} image ({len(table)})"):
             st.dataframe(table, hide_index=True, width="stretch")

@@ -4,9 +4,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import dashboard_data as dd
+from core.dashboard import records as drecords
+from core.models import kinds
 from core.errors import MammoError
-from ui import common
+from ui import common, predictions
 
 st.title("Explore the data")
 common.notice()
@@ -44,12 +45,12 @@ for n in models:  # split column: the record's own split, else the first chosen 
         st.caption(f"Split column from **{n}**'s data where the dataset has no official split.")
         break
 
-frame = dd.records_frame(records, split_map)
-opts = dd.filter_options(frame)
+frame = drecords.records_frame(records, split_map)
+opts = drecords.filter_options(frame)
 with st.expander(f"Filters — {len(frame)} images", expanded=True, icon=":material/filter_list:"):
-    fcols = st.columns(len(dd.FILTER_COLUMNS))
-    chosen = {c: fcols[i].multiselect(c, opts.get(c, []), key=f"filter_{dataset}_{c}") for i, c in enumerate(dd.FILTER_COLUMNS)}
-shown = dd.filter_records(frame, chosen)
+    fcols = st.columns(len(drecords.FILTER_COLUMNS))
+    chosen = {c: fcols[i].multiselect(c, opts.get(c, []), key=f"filter_{dataset}_{c}") for i, c in enumerate(drecords.FILTER_COLUMNS)}
+shown = drecords.filter_records(frame, chosen)
 if shown.empty:
     st.info("No image matches these filters.")
     st.stop()
@@ -70,8 +71,8 @@ with st.spinner("Making thumbnails…"):
 ids = shown["image_id"].tolist()
 image_id = st.selectbox("Image to analyse", ids, key=f"explore_image_{dataset}")
 rec = records[int(shown.loc[shown["image_id"] == image_id, "index"].iloc[0])]
-lesion_text = "; ".join(f"{l.kind} ({l.severity}{', ' + l.detail if l.detail else ''})" for l in rec.lesions) or "none"
-st.markdown(f"**{rec.image_id}** — truth **{rec.label}**, side {rec.side or '—'}, view {rec.view or '—'}, density {rec.density or '—'}, lesions: {lesion_text}")
+st.markdown(f"**{common.privacy.md_escape(rec.image_id)}** — truth **{rec.label}**, side {rec.side or '—'}, view {rec.view or '—'}, "
+            f"density {rec.density or '—'}, lesions: {common.privacy.md_escape(drecords.lesion_text(rec))}")
 if not rec.path or not Path(rec.path).is_file():
     st.info("This record's image file is not in the data folder (CBIS-DDSM ships its metadata separately from the DICOMs).")
     st.stop()
@@ -79,46 +80,30 @@ if not models:
     st.info("Choose models in the sidebar to see their predictions on this image.")
     st.stop()
 
-c1, c2, c3 = st.columns(3)
-opacity = c1.slider("Grad-CAM opacity", 0.0, 1.0, 0.45, 0.05, key="explore_opacity")
-cam = c2.radio("Grad-CAM of", ["predicted", "abnormal"], horizontal=True, key="explore_cam",
-               format_func=lambda c: {"predicted": "the predicted class", "abnormal": "lesion / malignant"}[c])
-outline = c3.toggle("Ground-truth outline", True, key="explore_outline", help="Green: the dataset's lesion annotation (circle, box or mask), where it has one.")
+c1, c2 = st.columns(2)
+outline = c1.toggle("Ground-truth outline", True, key="explore_outline", help="Green: the dataset's lesion annotation (circle, box or mask), where it has one.")
+explain_positive = c2.toggle("Also explain lesion / malignant", False, key="explore_explain_positive",
+                             help="Models that explain their decision with Grad-CAM get a second saliency layer for the abnormal class when they decided another one (slower).")
 
 ready, errors = common.ensure_models(models)
 for n, msg in errors.items():
-    st.error(msg, icon=":material/error:")
+    common.show_error(msg, icon=":material/error:")
 try:
-    with st.spinner(f"Running {len(ready)} model(s) with Grad-CAM…"):
-        shape, base8, scale, results = common.analyse_path(rec.path, Path(rec.path).stat().st_mtime, tuple(ready), cam)
+    with st.spinner(f"Running {len(ready)} model(s) with their maps…"):
+        shape, base8, scale, runs = common.analyse_path(rec.path, Path(rec.path).stat().st_mtime, tuple(ready), explain_positive)
 except MammoError as exc:
     common.friendly_error(exc, "This image could not be analysed")
     st.stop()
 
 lesions = rec.lesions if outline else ()
-if outline and not any(l.center or l.bbox or l.mask_path for l in rec.lesions):
+if outline and not drecords.has_geometry(rec):
     st.caption("This dataset gives no lesion geometry for this image, so there is no outline to draw.")
-colors = common.colors()
-per_row = 3
-for start in range(0, len(results), per_row):
-    cols = st.columns(per_row)
-    for col, r in zip(cols, results[start:start + per_row]):
-        card = by_name.get(r.name, {})
-        with col.container(border=True):
-            st.markdown(f"<span style='color:{colors.get(r.name)}'>●</span> **{r.name}**", unsafe_allow_html=True)
-            if r.error:
-                st.error(r.error)
-                continue
-            stage_preds = [(by_name[s], common.predictions(by_name[s])) for s in (card.get("stage1"), card.get("stage2")) if s in by_name]
-            state = dd.split_membership(card, rec.image_id, common.predictions(card), rec.dataset, stage_preds)
-            st.markdown(f"**{r.decision}** · " + " · ".join(f"{c} {p:.2f}" for c, p in zip(r.classes, r.probabilities)))
-            st.caption(common.membership_badge(state))
-            st.image(dd.overlay_image(base8, r.heat, opacity, lesions, scale, r.box), width="stretch",
-                     caption=f"{r.cam_method or 'Grad-CAM'} for '{r.cam_class}'" + (" — dashed box: the patch it saw" if r.box else ""))
-
-st.subheader("Segmentation layer (U-Net)")
-unets = dd.segmentation_cards(common.cards())
-if unets:
-    st.info("U-Net models found: " + ", ".join(c["name"] for c in unets) + ". Their lesion maps will be drawn here as a magenta layer once the segmentation backend is wired in.", icon=":material/layers:")
-else:
-    st.caption(":material/layers: No U-Net (task \"segmentation\") has been trained yet; its lesion-probability map will appear here as another layer.")
+badges = {}
+for r in runs:
+    card = by_name.get(r.name, {})
+    member_preds = [(by_name[m], common.predictions(by_name[m])) for m in kinds.members(card) if m in by_name]
+    state = drecords.split_membership(card, rec.image_id, common.predictions(card) if card else None, rec.dataset, member_preds)
+    badges[r.name] = common.membership_badge(state)
+st.caption("Each card: the model's decision and probabilities, its stage trace if it has stages, and a **Map layer** to draw on "
+           "the mammogram — Grad-CAM saliency, dense patch scores or a U-Net segmentation, whichever the model gives.")
+predictions.run_grid(runs, base8, scale, lesions, "explore", common.colors(), badges)

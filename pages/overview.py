@@ -1,45 +1,51 @@
-"""Overview: every model's card facts and test metrics with 95 % CIs (cards only, no framework import)."""
+"""Overview: the leaderboard per task, out-of-fold and test side by side, ranked out of fold (cards only, no framework import)."""
 
 import streamlit as st
 
-from core import dashboard_data as dd
+from core.dashboard import cards as dcards
 from ui import charts, common
 
 st.title("Mammography AI workbench")
-st.warning(f"**{dd.NOTICE}**", icon=":material/health_and_safety:")
+st.warning(f"**{dcards.NOTICE}**", icon=":material/health_and_safety:")
 st.markdown(
     "Five published mammography systems, reproduced as models trained here on mini-MIAS "
     "(322 film mammograms) and checked on the embedded CBIS-DDSM sample. Every number below comes from the committed model "
-    "cards; metrics are on each model's held-out **test** patients with 95 % patient-level bootstrap CIs."
+    "cards and prediction files. **Out of fold**: pooled predictions of a patient-level 5-fold cross-validation over all images "
+    "(what ranks the models); **test**: the fixed held-out test patients (what each card reports). Both with 95 % "
+    "patient-level bootstrap CIs."
 )
 
-cards = dd.classifier_cards(common.cards()) + dd.segmentation_cards(common.cards())
-if not cards:
+rows = common.leaderboard_rows()
+if not rows:
     st.info("No trained models in `models/` yet. Train one with `python -m core train recipes/<recipe>.yaml`.", icon=":material/hourglass_empty:")
     st.stop()
 
-tasks = sorted({c["task"] for c in cards}, key=lambda t: list(dd.TASK_TITLES).index(t) if t in dd.TASK_TITLES else 99)
-picked = st.pills("Task", tasks, selection_mode="multi", default=tasks, format_func=lambda t: dd.TASK_TITLES.get(t, t).split(" — ")[0] + f" ({t})", key="overview_tasks")
-table = dd.leaderboard_table(cards, picked or tasks)
-
+tasks = dcards.leaderboard_tasks(rows)
+n_models = len({r["model"] for r in rows})
 c1, c2, c3 = st.columns(3)
-c1.metric("Models", len(table))
-c2.metric("Tasks", table["task"].nunique() if len(table) else 0)
-c3.metric("Weights in this checkout", int(table["weights shipped"].sum()) if len(table) else 0)
+c1.metric("Models", n_models)
+c2.metric("With out-of-fold predictions", len({r["model"] for r in rows if r.get("oof_roc_auc")}))
+c3.metric("Weights in this checkout", len({r["model"] for r in rows if r.get("shipped", True)}))
 
 st.subheader("Leaderboard")
-st.caption("Click a column header to sort. Each metric column holds the test value; the next one its 95 % patient-level bootstrap CI.")
+task = st.pills("Task", tasks, default=tasks[0], format_func=dcards.short_task_title, key="overview_task") or tasks[0]
+task_rows = [r for r in rows if r["task"] == task]
+table = dcards.leaderboard_frame(task_rows)
+st.caption(f"{dcards.task_title(task)}. Ranked by out-of-fold ROC AUC, then test ROC AUC for models without out-of-fold "
+           "predictions. A model whose output has more classes is also read in this task (a 3-class model as stage 1 and stage 2, "
+           "a U-Net's image score as stage 1). Click a column header to sort.")
 config = {
+    "rank": st.column_config.NumberColumn("#", width="small"),
     "model": st.column_config.TextColumn("model", pinned=True),
     "weights shipped": st.column_config.CheckboxColumn("weights shipped"),
-    "CPU latency (ms)": st.column_config.NumberColumn(format="%.0f"),
+    "CPU ms": st.column_config.NumberColumn(format="%.0f"),
+    "threshold": st.column_config.NumberColumn(format="%.3f"),
 }
-for col in table.columns:
-    if col in dd.METRIC_LABELS.values():
-        config[col] = st.column_config.NumberColumn(col, format="%.3f")
-st.dataframe(table, hide_index=True, width="stretch", column_config=config, key="leaderboard")
+for col in ("OOF ROC AUC", "OOF PR AUC", "test ROC AUC", "sensitivity", "specificity", "macro F1", "balanced acc."):
+    config[col] = st.column_config.NumberColumn(col, format="%.3f")
+st.dataframe(table, hide_index=True, width="stretch", column_config=config, key=f"leaderboard_{task}")
 
-auc_col = "ROC AUC" if "ROC AUC" in table.columns else None
-if auc_col:
-    st.plotly_chart(charts.metric_ci(table, auc_col, common.colors()), width="stretch", key="auc_ci")
-st.caption("Binary tasks: ROC AUC of the positive class; 3-class tasks: macro one-vs-rest ROC AUC. The dotted line is chance.")
+st.plotly_chart(charts.ranking(task_rows, common.colors(), f"ROC AUC — {dcards.short_task_title(task)}: out of fold (●) and test (◇)"),
+                width="stretch", key="auc_ci")
+st.caption("Binary tasks: ROC AUC of the positive class; 3 classes: macro one-vs-rest ROC AUC on the test split. "
+           "The dotted line is chance. Pairwise out-of-fold differences with their CIs are on **Compare models**.")

@@ -38,10 +38,10 @@ def _free_port() -> int:
 
 
 def _live_models() -> list[str]:
-    from core import dashboard_data as dd
+    from core.dashboard import cards as dcards
     from core.models import registry
 
-    return [c["name"] for c in dd.classifier_cards(registry.discover()) if dd.is_shipped(c) and registry.weights_available(c)]
+    return [c["name"] for c in registry.discover() if dcards.is_shipped(c) and registry.weights_available(c)]
 
 
 @pytest.fixture(scope="module")

@@ -311,10 +311,10 @@ def test_cli_read_never_prints_a_planted_value_name_or_path(tmp_path, hostile):
 
 
 def _live_models() -> list[str]:
-    from core import dashboard_data as dd
+    from core.dashboard import cards as dcards
     from core.models import registry
 
-    return [c["name"] for c in dd.classifier_cards(registry.discover()) if dd.is_shipped(c) and registry.weights_available(c)]
+    return [c["name"] for c in registry.discover() if dcards.is_shipped(c) and registry.weights_available(c)]
 
 
 def _one_fast_model() -> str | None:

@@ -1,4 +1,4 @@
-"""Plotly figures for the pages (layout only; the data comes from core.dashboard_data)."""
+"""Plotly figures for the pages (layout only; the data comes from core.dashboard)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from core import dashboard_data as dd
+from core.dashboard.curves import Curve
 
 FONT = dict(family="Inter, Segoe UI, sans-serif", size=13)
 
@@ -28,7 +28,7 @@ def confusion(matrix: Sequence[Sequence[int]], labels: Sequence[str], title: str
     return _layout(fig, title, height=300)
 
 
-def roc(curves: dict[str, dd.Curve], colors: dict[str, str], points: dict[str, dict[str, Any]] | None = None, title: str = "ROC") -> go.Figure:
+def roc(curves: dict[str, Curve], colors: dict[str, str], points: dict[str, dict[str, Any]] | None = None, title: str = "ROC") -> go.Figure:
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="#999"), name="chance", hoverinfo="skip"))
     for name, c in curves.items():
@@ -44,7 +44,7 @@ def roc(curves: dict[str, dd.Curve], colors: dict[str, str], points: dict[str, d
     return _layout(fig, title, height=440)
 
 
-def pr(curves: dict[str, dd.Curve], colors: dict[str, str], title: str = "Precision–recall") -> go.Figure:
+def pr(curves: dict[str, Curve], colors: dict[str, str], title: str = "Precision–recall") -> go.Figure:
     fig = go.Figure()
     for name, c in curves.items():
         lo, hi = c.ci
@@ -58,7 +58,7 @@ def pr(curves: dict[str, dd.Curve], colors: dict[str, str], title: str = "Precis
     return _layout(fig, title, height=440)
 
 
-def calibration(curves: dict[str, dd.Curve], colors: dict[str, str], title: str = "Calibration") -> go.Figure:
+def calibration(curves: dict[str, Curve], colors: dict[str, str], title: str = "Calibration") -> go.Figure:
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="#999"), name="perfectly calibrated", hoverinfo="skip"))
     for name, c in curves.items():
@@ -68,24 +68,56 @@ def calibration(curves: dict[str, dd.Curve], colors: dict[str, str], title: str 
     return _layout(fig, title, height=420)
 
 
-def metric_ci(table, metric: str, colors: dict[str, str]) -> go.Figure:
-    """Dot-and-whisker plot of one test metric with its 95 % CI per model."""
-    ci_col = f"{metric} 95% CI"
+def ranking(rows: Sequence[dict[str, Any]], colors: dict[str, str], title: str) -> go.Figure:
+    """Out-of-fold and test ROC AUC with their 95 % CIs per model, in the leaderboard's order
+    (`core.leaderboard.rows` of one task: numbers with value / ci_low / ci_high)."""
     fig = go.Figure()
-    for _, row in table.iterrows():
-        v = row.get(metric)
-        if v is None or not np.isfinite(v):
-            continue
-        txt = str(row.get(ci_col) or "")
-        lo = hi = None
-        if "–" in txt:
-            lo, hi = (float(x) for x in txt.strip("[] ").split("–")[-2:])
-        fig.add_trace(go.Scatter(x=[v], y=[row["model"]], mode="markers", marker=dict(size=12, color=colors.get(row["model"])),
-                                 error_x=dict(type="data", symmetric=False, array=[(hi - v) if hi is not None else 0], arrayminus=[(v - lo) if lo is not None else 0], thickness=2, width=6),
-                                 name=row["model"], showlegend=False, hovertemplate=f"{row['model']}: {v:.3f} [{txt}]<extra></extra>"))
+    names = [r["model"] for r in rows]
+    for part, symbol, label, offset in (("oof_roc_auc", "circle", "out of fold", -0.12), ("test_roc_auc", "diamond-open", "test split", 0.12)):
+        xs, ys, lo, hi, cols, text = [], [], [], [], [], []
+        for i, r in enumerate(rows):
+            m = r.get(part)
+            if not m or m.get("value") is None or m["value"] != m["value"]:
+                continue
+            v = float(m["value"])
+            l = m.get("ci_low") if m.get("ci_low") == m.get("ci_low") else v
+            h = m.get("ci_high") if m.get("ci_high") == m.get("ci_high") else v
+            xs.append(v)
+            ys.append(i + offset)
+            lo.append(v - (l if l is not None else v))
+            hi.append((h if h is not None else v) - v)
+            cols.append(colors.get(r["model"], "#444"))
+            text.append(f"{r['model']} — {label}: {v:.3f} [{l:.2f}–{h:.2f}]" + (f" ({r.get('oof_images') or r.get('test_images')} images)"))
+        if xs:
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name=label, text=text, hovertemplate="%{text}<extra></extra>",
+                                     marker=dict(size=11, symbol=symbol, color=cols, line=dict(width=2, color=cols)),
+                                     error_x=dict(type="data", symmetric=False, array=hi, arrayminus=lo, thickness=1.6, width=5, color="#777")))
     fig.add_vline(x=0.5, line=dict(dash="dot", color="#999"))
-    fig.update_xaxes(title=f"test {metric} (95 % CI)", range=[0, 1])
-    return _layout(fig, f"Test {metric} with 95 % confidence interval", height=max(220, 60 + 38 * len(table)))
+    fig.update_xaxes(title="ROC AUC (95 % patient-level bootstrap CI)", range=[0, 1])
+    fig.update_yaxes(tickvals=list(range(len(names))), ticktext=names, autorange="reversed")
+    return _layout(fig, title, height=max(240, 90 + 46 * len(names)))
+
+
+def paired(d: dict[str, Any], colors: dict[str, str]) -> go.Figure:
+    """The paired out-of-fold comparison: each model's AUC, and their difference with its 95 % CI."""
+    from plotly.subplots import make_subplots
+
+    a, b = d["model_a"], d["model_b"]
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.5, 0.5], horizontal_spacing=0.14,
+                        subplot_titles=("out-of-fold ROC AUC, same images", "difference A − B (95 % CI)"))
+    fig.add_trace(go.Bar(x=[d["auc_a"], d["auc_b"]], y=[f"A: {a}", f"B: {b}"], orientation="h", marker_color=[colors.get(a, "#3366CC"), colors.get(b, "#DC3912")],
+                         text=[f"{d['auc_a']:.3f}", f"{d['auc_b']:.3f}"], textposition="auto", showlegend=False, hovertemplate="%{y}: %{x:.3f}<extra></extra>"), row=1, col=1)
+    lo, hi = d["ci_low"], d["ci_high"]
+    ok = lo == lo and hi == hi
+    fig.add_trace(go.Scatter(x=[d["difference"]], y=["A − B"], mode="markers", marker=dict(size=13, color="#222"), showlegend=False,
+                             error_x=dict(type="data", symmetric=False, array=[hi - d["difference"] if ok else 0], arrayminus=[d["difference"] - lo if ok else 0], thickness=2.5, width=8),
+                             hovertemplate=f"{d['difference']:+.3f} [{lo:+.3f}, {hi:+.3f}]<extra></extra>"), row=1, col=2)
+    fig.add_vline(x=0, line=dict(dash="dot", color="#999"), row=1, col=2)
+    fig.update_xaxes(range=[0, 1], row=1, col=1)
+    span = max(0.25, abs(lo) if ok else 0, abs(hi) if ok else 0) * 1.15
+    fig.update_xaxes(range=[-span, span], zeroline=False, row=1, col=2)
+    fig.update_yaxes(autorange="reversed", row=1, col=1)
+    return _layout(fig, "", height=230)
 
 
 def probabilities(frame, colors: dict[str, str]) -> go.Figure:

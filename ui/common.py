@@ -1,6 +1,6 @@
 """Streamlit glue shared by the pages: cached access to cards, predictions, models and results.
 
-Only caching and widgets live here; the numbers and pictures come from `core.dashboard_data`.
+Only caching and widgets live here; the numbers and pictures come from `core.dashboard`.
 
 Privacy rules kept here for every page: data folders can only be browsed under the roots
 configured at start-up, and an error never echoes a path or lists a folder; user-given
@@ -20,7 +20,10 @@ from typing import Any, Sequence
 
 import streamlit as st
 
-from core import dashboard_data as dd
+from core.dashboard import cards as dcards
+from core.dashboard import curves as dcurves
+from core.dashboard import inference, overlays
+from core.dashboard import records as drecords
 from core import privacy
 from core.errors import DatasetError, MammoError, ModelError, model_reason
 
@@ -149,7 +152,7 @@ def _folder_stamp(root: str) -> tuple:
         return ()
     out = []
     for f in sorted(p.glob("*/*")):
-        if f.name in ("card.json", "predictions.csv", "history.csv"):
+        if f.name in ("card.json", "predictions.csv", "history.csv", "oof_predictions.csv"):
             try:
                 out.append((str(f), f.stat().st_mtime_ns))
             except OSError:
@@ -178,12 +181,12 @@ def card_by_name() -> dict[str, dict[str, Any]]:
 
 
 def colors() -> dict[str, str]:
-    return dd.model_colors([c["name"] for c in cards()])
+    return dcards.model_colors([c["name"] for c in cards()])
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _predictions(folder: str, mtime: float, _card: dict[str, Any]):
-    return dd.read_predictions(_card)
+    return dcards.read_predictions(_card)
 
 
 def predictions(card: dict[str, Any]):
@@ -195,7 +198,7 @@ def predictions(card: dict[str, Any]):
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _history(folder: str, mtime: float, _card: dict[str, Any]):
-    return dd.read_history(_card)
+    return dcards.read_history(_card)
 
 
 def history(card: dict[str, Any]):
@@ -307,13 +310,13 @@ def failed_models(names: Sequence[str]) -> dict[str, str]:
 
 
 def live_model_names() -> list[str]:
-    """Classifier models whose weights are in this checkout (the ones that can predict live)."""
+    """Models of any kind whose weights are in this checkout (the ones that can predict live)."""
     from core.models import registry
 
     out = []
-    for c in dd.classifier_cards(cards()):
+    for c in cards():
         try:
-            if dd.is_shipped(c) and registry.weights_available(c):
+            if dcards.is_shipped(c) and registry.weights_available(c):
                 out.append(c["name"])
         except (KeyError, TypeError, MammoError):
             continue
@@ -363,35 +366,88 @@ def ensure_models(names: Sequence[str]) -> tuple[list[str], dict[str, str]]:
     return [n for n in names if n not in errors], errors
 
 
-def _analyse(image, names: tuple[str, ...], cam: str, with_input: bool):
-    base8, scale = dd.downscale(image.pixels)
-    results = [dd.run_model(load_model(n), image, base8.shape, cam=cam, with_input=with_input) for n in names]
-    return base8, scale, results
+def _analyse(image, names: tuple[str, ...], explain_positive: bool, with_input: bool):
+    base8, scale = overlays.downscale(image.pixels)
+    runs = [inference.run_model(load_model(n), image, with_input=with_input, explain_positive=explain_positive) for n in names]
+    return base8, scale, runs
 
 
 @st.cache_data(show_spinner=False, max_entries=24)
-def analyse_upload(digest: str, _data: bytes, name: str, names: tuple[str, ...], cam: str):
-    """(safe metadata table, original shape, display image, scale, results) for uploaded bytes.
+def analyse_upload(digest: str, _data: bytes, name: str, names: tuple[str, ...], explain_positive: bool = False):
+    """(safe metadata table, original shape, display image, scale, model runs) for uploaded bytes.
 
-    Cached by the bytes' SHA-256; the full-resolution pixels are not kept in the cache.
+    Cached by the bytes' SHA-256; the full-resolution pixels are not kept in the cache (each
+    run's maps are shrunk to display size).
     """
-    image = dd.read_upload(_data, name)
-    base8, scale, results = _analyse(image, names, cam, with_input=True)
-    return dd.safe_meta_table(image), image.shape, base8, scale, results
+    image = inference.read_upload(_data, name)
+    base8, scale, runs = _analyse(image, names, explain_positive, with_input=True)
+    return inference.safe_meta_table(image), image.shape, base8, scale, runs
 
 
 @st.cache_data(show_spinner=False, max_entries=24)
-def analyse_path(path: str, mtime: float, names: tuple[str, ...], cam: str):
+def analyse_path(path: str, mtime: float, names: tuple[str, ...], explain_positive: bool = False):
     from core.io import read_image
 
     image = read_image(path)
-    base8, scale, results = _analyse(image, names, cam, with_input=False)
-    return image.shape, base8, scale, results
+    base8, scale, runs = _analyse(image, names, explain_positive, with_input=False)
+    return image.shape, base8, scale, runs
 
 
 @st.cache_data(show_spinner=False, max_entries=2000)
 def thumbnail(path: str | None) -> Any:
-    return dd.thumbnail(path)
+    return drecords.thumbnail(path)
+
+
+# --------------------------------------------------------------------------- rankings and curves
+@st.cache_data(show_spinner=False, max_entries=8)
+def _leaderboard_rows(root: str, stamp: tuple) -> list[dict[str, Any]]:
+    from core import leaderboard
+
+    return leaderboard.rows(root)
+
+
+def leaderboard_rows() -> list[dict[str, Any]]:
+    """`core.leaderboard.rows` of every task (numbers, ranked out of fold first), cached per card change."""
+    root = models_dir()
+    return _leaderboard_rows(root, _folder_stamp(root))
+
+
+def _file_mtime(card: dict[str, Any], name: str) -> float:
+    path = Path(card["_folder"]) / name
+    return path.stat().st_mtime if path.is_file() else 0.0
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def _task_data(name: str, task: str, mtime: float, _card: dict[str, Any]):
+    pred = predictions(_card)
+    return None if pred is None else dcurves.task_data(_card, pred, task)
+
+
+def task_data(card: dict[str, Any], task: str):
+    """The model's committed predictions read in `task` (`core.dashboard.curves.TaskData`), or None."""
+    return _task_data(card["name"], task, _file_mtime(card, "predictions.csv") + _file_mtime(card, "card.json"), card)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _task_curves(name: str, task: str, event: str, split: str, mtime: float, _card: dict[str, Any]):
+    td = task_data(_card, task)
+    return (None, None, None) if td is None else dcurves.task_curves(td, event, split)
+
+
+def task_curves(card: dict[str, Any], task: str, event: str, split: str):
+    """(ROC, PR, calibration) of one model in one task, event and split; cached (bootstrap CIs are slow)."""
+    return _task_curves(card["name"], task, event, split, _file_mtime(card, "predictions.csv") + _file_mtime(card, "card.json"), card)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _paired_oof(name_a: str, name_b: str, task: str, stamp: tuple, _a: dict[str, Any], _b: dict[str, Any]):
+    return dcurves.paired_oof(_a, _b, task)
+
+
+def paired_oof(card_a: dict[str, Any], card_b: dict[str, Any], task: str):
+    """Paired patient-level bootstrap of two models' out-of-fold AUC difference, cached by names and task."""
+    stamp = (_file_mtime(card_a, "oof_predictions.csv"), _file_mtime(card_b, "oof_predictions.csv"))
+    return _paired_oof(card_a["name"], card_b["name"], task, stamp, card_a, card_b)
 
 
 DATASET_NAMES = {"mias": "mini-MIAS", "cbis": "CBIS-DDSM", "minidds": "Mini-DDSM", "folder": "class-folder", "sample": "embedded sample"}
@@ -420,7 +476,7 @@ def _records(dataset: str, root: str | None):
 
 
 def notice() -> None:
-    st.caption(f":material/info: {dd.NOTICE}")
+    st.caption(f":material/info: {dcards.NOTICE}")
 
 
 def show_error(text: object, **kwargs: Any) -> None:
@@ -446,4 +502,4 @@ def upload_label(upload: Any) -> str:
 
 
 def membership_badge(state: str) -> str:
-    return dd.MEMBERSHIP_TEXT.get(state, state)
+    return drecords.MEMBERSHIP_TEXT.get(state, state)

@@ -1,0 +1,209 @@
+"""Running models on one image for the dashboard: read an upload in memory, run each model
+once, keep its `Prediction` (maps shrunk to display size), isolate a failing model.
+
+The pages draw whatever a prediction carries (probabilities, decision, spread, stage
+trace, any number of map layers) without knowing which kind of model made it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InvalidImageError, MammoError
+from ..models.prediction import MapLayer, Prediction
+from ..types import Mammogram
+from .overlays import DISPLAY_LONG_SIDE, model_input_view, normalisation, shrink_layer
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_upload(data: bytes, name: str | None = None) -> Mammogram:
+    """Decode uploaded bytes in memory; InvalidImageError (a friendly one-liner) on anything bad."""
+    from ..io import read_image
+
+    if not data:
+        raise InvalidImageError(f"{name or 'the file'} is empty")
+    return read_image(data, name=name)
+
+
+def safe_meta_table(image: Mammogram) -> pd.DataFrame:
+    """De-identified acquisition facts only (SafeMeta never carries an identifier)."""
+    d = image.meta.to_dict()
+    rows = [{"field": k.replace("_", " "), "value": ("×".join(f"{x:g}" for x in v) if isinstance(v, (tuple, list)) else str(v))} for k, v in d.items() if v not in (None, "")]
+    return pd.DataFrame(rows, columns=["field", "value"])
+
+
+@dataclass
+class ModelRun:
+    """One model on one image: its `Prediction`, or the one-line reason it failed (picklable for caching)."""
+
+    name: str
+    prediction: Prediction | None = None
+    error: str | None = None
+    seconds: float = 0.0
+    model_input: np.ndarray | None = None  # uint8 view of the preprocessed input, where the model has one
+
+    @property
+    def ok(self) -> bool:
+        return self.prediction is not None and self.error is None
+
+    @property
+    def task(self) -> str:
+        return self.prediction.task if self.prediction else ""
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return tuple(self.prediction.classes) if self.prediction else ()
+
+    @property
+    def probabilities(self) -> list[float]:
+        return [float(p) for p in self.prediction.probabilities] if self.prediction else []
+
+    @property
+    def decision(self) -> str:
+        return self.prediction.decision if self.prediction else "—"
+
+    @property
+    def threshold(self) -> float | None:
+        return self.prediction.threshold if self.prediction else None
+
+    @property
+    def maps(self) -> dict[str, MapLayer]:
+        return dict(self.prediction.maps) if self.prediction else {}
+
+    @property
+    def trace(self) -> list[dict[str, Any]]:
+        return list(self.prediction.trace or []) if self.prediction else []
+
+
+_MODEL_LOCKS: dict[int, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock_for(model: Any) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _MODEL_LOCKS.setdefault(id(model), threading.Lock())
+
+
+def limit_torch_threads() -> int | None:
+    """Give torch half the cores when it shares the process with TensorFlow.
+
+    Measured on a 2-core machine: after a Keras Grad-CAM, a torch MobileNetV2 Grad-CAM
+    takes 5-10 s with torch's default thread count (both thread pools spin on the same
+    cores) and 0.16 s with one thread. Only touches torch if it is already imported.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    n = max(1, (os.cpu_count() or 2) // 2)
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
+
+
+def run_model(model: Any, image: Mammogram, *, with_maps: bool = True, with_input: bool = False,
+              explain_positive: bool = False, long_side: int = DISPLAY_LONG_SIDE) -> ModelRun:
+    """`model.predict(image)` with its maps shrunk to display size, timed; any failure becomes
+    `ModelRun.error` (one model failing never hides the others). One run per model at a time
+    (sessions share cached models).
+
+    explain_positive: where the model can explain a class (`model.explain`) and decided
+    another one, add a saliency layer for its last class (lesion / malignant) too.
+    """
+    limit_torch_threads()
+    with _lock_for(model):
+        return _run(model, image, with_maps, with_input, explain_positive, long_side)
+
+
+def _run(model: Any, image: Mammogram, with_maps: bool, with_input: bool, explain_positive: bool, long_side: int) -> ModelRun:
+    t0 = time.perf_counter()
+    name = getattr(model, "name", "model")
+    try:
+        pred = model.predict(image, with_maps=with_maps)
+        maps = dict(pred.maps)
+        if with_maps and explain_positive and hasattr(model, "explain"):
+            last = len(pred.classes) - 1
+            if pred.decision != pred.classes[last]:
+                from ..models.base import heatmap_layer
+
+                layer = heatmap_layer(model.explain(image, last), image.shape)
+                maps[f"saliency_{pred.classes[last]}"] = layer
+        pred = replace(pred, probabilities=np.asarray(pred.probabilities, np.float64), maps={k: shrink_layer(v, long_side) for k, v in maps.items()})
+        view = None
+        if with_input and hasattr(model, "prepare"):
+            view = model_input_view(model.prepare(image)[0], normalisation(getattr(model, "card", {}) or {}))
+        return ModelRun(name, pred, None, time.perf_counter() - t0, view)
+    except MammoError as exc:
+        return ModelRun(name, None, str(exc), time.perf_counter() - t0)
+    except Exception as exc:  # a library failure on one model must not hide the others
+        return ModelRun(name, None, f"{type(exc).__name__}: {exc}", time.perf_counter() - t0)
+
+
+# --------------------------------------------------------------------------- what a run says
+def decided_probability(run: ModelRun) -> float:
+    """The probability of the decided class (the highest one when the decision is not a class)."""
+    p = run.probabilities
+    if not p:
+        return float("nan")
+    return p[run.classes.index(run.decision)] if run.decision in run.classes else max(p)
+
+
+def probability_text(run: ModelRun) -> str:
+    spread = run.prediction.spread if run.prediction is not None else None
+    parts = []
+    for i, (c, p) in enumerate(zip(run.classes, run.probabilities)):
+        sd = f" ± {float(spread[i]):.3f}" if spread is not None and i < len(spread) else ""
+        parts.append(f"p({c}) = {p:.3f}{sd}")
+    if run.threshold is not None:
+        parts.append(f"threshold {run.threshold:.2f}")
+    return " · ".join(parts)
+
+
+def probability_frame(runs: Sequence[ModelRun]) -> pd.DataFrame:
+    """Long table (model, class, probability) for a grouped bar chart."""
+    rows = [{"model": r.name, "class": c, "probability": p} for r in runs if r.ok for c, p in zip(r.classes, r.probabilities)]
+    return pd.DataFrame(rows, columns=["model", "class", "probability"])
+
+
+def layer_options(run: ModelRun) -> dict[str, str]:
+    """{map key: label} of every map layer the run's prediction carries, in its order."""
+    return {k: f"{m.name} [{m.kind.replace('_', ' ')}]" for k, m in run.maps.items()}
+
+
+def trace_steps(run: ModelRun) -> list[dict[str, Any]]:
+    """The stage trace as display steps: title, the main probability and its label, a detail line.
+
+    Works on whatever keys a model's trace uses: the first `p_*` number is the step's
+    probability; model, threshold, verdict and rule become the detail.
+    """
+    steps = []
+    for i, step in enumerate(run.trace, 1):
+        title = str(step.get("stage") or f"step {i}")
+        probs = [(k, v) for k, v in step.items() if str(k).startswith("p_") and isinstance(v, (int, float))]
+        label, value = (probs[0][0], float(probs[0][1])) if probs else ("", None)
+        detail = []
+        if step.get("model"):
+            detail.append(str(step["model"]))
+        if isinstance(step.get("threshold"), (int, float)):
+            detail.append(f"threshold {float(step['threshold']):.2f}")
+        if step.get("says"):
+            detail.append(f"says {step['says']}")
+        if step.get("rule"):
+            detail.append(f"rule {step['rule']}")
+        if step.get("roi"):
+            roi = step["roi"]
+            detail.append(f"looked around ({roi[0]:.0f}, {roi[1]:.0f})")
+        pretty = label[2:].replace("_given_", " | ").replace("_", " ") if label else ""
+        steps.append({"title": title, "label": f"p({pretty})" if pretty else "", "value": value, "detail": " · ".join(detail)})
+    return steps

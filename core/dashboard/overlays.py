@@ -1,0 +1,252 @@
+"""Pictures for the dashboard: display-size images and any `MapLayer` drawn on the mammogram.
+
+Every map kind (Grad-CAM saliency, patch scores, segmentation) goes through one
+`overlay_image`; a map with a `threshold` can also be outlined at that level. No
+Streamlit here: the pages only show what these functions return.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any, Sequence
+
+import cv2
+import numpy as np
+
+from ..models.prediction import MapLayer
+from ..types import Lesion
+
+DISPLAY_LONG_SIDE = 1024
+THUMB_LONG_SIDE = 200
+LESION_COLOR = (0, 255, 120)  # ground truth
+BOX_COLOR = (255, 255, 255)  # the patch a model saw
+REGION_COLOR = (255, 0, 255)  # a map's thresholded region
+
+_ANCHORS = {  # position, r, g, b
+    "jet": np.array([[0.00, 0, 0, 0.50], [0.15, 0, 0.15, 1.0], [0.35, 0, 0.85, 1.0], [0.50, 0.35, 1.0, 0.6],
+                     [0.65, 1.0, 0.95, 0.0], [0.85, 1.0, 0.35, 0.0], [1.00, 0.75, 0.0, 0.0]]),
+    "inferno": np.array([[0.00, 0.0, 0.0, 0.02], [0.25, 0.34, 0.06, 0.43], [0.50, 0.73, 0.21, 0.33],
+                         [0.75, 0.98, 0.55, 0.04], [1.00, 0.99, 1.0, 0.64]]),
+    "magenta": np.array([[0.00, 0.25, 0.0, 0.25], [1.00, 1.0, 0.0, 1.0]]),
+}
+_LUTS = {k: (np.stack([np.interp(np.linspace(0, 1, 256), a[:, 0], a[:, i]) for i in (1, 2, 3)], axis=1) * 255 + 0.5).astype(np.uint8) for k, a in _ANCHORS.items()}
+# how each map kind is coloured; a kind not listed here gets "jet"
+KIND_COLORMAP = {"saliency": "jet", "patch_scores": "inferno", "segmentation": "magenta"}
+KIND_TITLE = {"saliency": "saliency", "patch_scores": "patch scores", "segmentation": "segmentation"}
+
+
+# --------------------------------------------------------------------------- images
+def to_uint8(pixels: np.ndarray) -> np.ndarray:
+    return (np.clip(np.nan_to_num(pixels), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def downscale(pixels: np.ndarray, long_side: int = DISPLAY_LONG_SIDE) -> tuple[np.ndarray, float]:
+    """(uint8 image with its long side <= long_side, scale = new / old)."""
+    from PIL import Image
+
+    h, w = pixels.shape[:2]
+    scale = min(1.0, long_side / max(h, w))
+    img8 = to_uint8(pixels)
+    if scale >= 1.0:
+        return img8, 1.0
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.asarray(Image.fromarray(img8).resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)), scale
+
+
+def downscale_map(values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A float map resized to (h, w) = shape: area-averaged when shrinking, bilinear when growing."""
+    h, w = shape
+    v = np.nan_to_num(np.asarray(values, np.float32))
+    if v.shape == (h, w):
+        return v
+    shrink = v.shape[0] > h and v.shape[1] > w
+    return cv2.resize(v, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def layer_at(layer: MapLayer, shape: tuple[int, int]) -> np.ndarray:
+    """The layer's values at display size (h, w): the same as `layer.on_grid()` shrunk to `shape`,
+    without building the full-resolution map first."""
+    return downscale_map(layer.values, shape)
+
+
+def shrink_layer(layer: MapLayer, long_side: int = DISPLAY_LONG_SIDE) -> MapLayer:
+    """The layer with its values on a grid no larger than `long_side` (same field of view), so a
+    cached prediction of a 4,000-px DICOM does not hold a 4,000-px float map per model."""
+    h, w = np.shape(layer.values)[:2]
+    if max(h, w) <= long_side:
+        return layer
+    f = long_side / max(h, w)
+    return replace(layer, values=downscale_map(layer.values, (max(1, round(h * f)), max(1, round(w * f)))))
+
+
+def colorize(values: np.ndarray, colormap: str = "jet") -> np.ndarray:
+    """H x W map in [0, 1] -> H x W x 3 uint8."""
+    return _LUTS.get(colormap, _LUTS["jet"])[to_uint8(values)]
+
+
+def thumbnail_of(pixels: np.ndarray, long_side: int = THUMB_LONG_SIDE) -> np.ndarray:
+    return downscale(pixels, long_side)[0]
+
+
+def placeholder(long_side: int = THUMB_LONG_SIDE) -> np.ndarray:
+    img = np.full((long_side, int(long_side * 0.65)), 48, np.uint8)
+    img[::8, :] = 60
+    return img
+
+
+def normalisation(card: dict[str, Any]) -> tuple[list[float], list[float]] | None:
+    """(mean, std) of the card's `normalize` step, or None (unit range, z-score or none)."""
+    from ..preprocess import IMAGENET_MEAN, IMAGENET_STD
+
+    for step in card.get("preprocessing") or []:
+        if not step or step[0] != "normalize":
+            continue
+        params = step[1] if len(step) > 1 and step[1] else {}
+        mode = params.get("mode", "unit")
+        if mode == "imagenet":
+            return list(IMAGENET_MEAN), list(IMAGENET_STD)
+        if mode == "meanstd" and params.get("mean") is not None and params.get("std") is not None:
+            return list(params["mean"]), list(params["std"])
+    return None
+
+
+def model_input_view(x: np.ndarray, norm: tuple[Sequence[float], Sequence[float]] | None = None) -> np.ndarray:
+    """A model input (H x W or H x W x C) as a displayable uint8 image: undo the card's
+    normalisation `norm` = (mean, std) where given, else stretch a z-scored input."""
+    arr = np.asarray(x, np.float32)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if norm is not None:
+        mean, std = (np.asarray(v, np.float32) for v in norm)
+        if arr.ndim == 3 and arr.shape[2] == len(mean):
+            arr = arr * std + mean
+        else:
+            arr = arr * float(std.mean()) + float(mean.mean())
+    elif arr.min() < -0.05 or arr.max() > 1.05:  # z-scored: stretch for display
+        lo, hi = np.percentile(arr, [1, 99])
+        arr = (arr - lo) / (hi - lo + 1e-6)
+    return to_uint8(arr)
+
+
+# --------------------------------------------------------------------------- outlines
+def region_edge(values: np.ndarray, threshold: float, width: int = 2) -> np.ndarray:
+    """Boolean edge (about `width` px) of the region where `values >= threshold`."""
+    region = (np.nan_to_num(values) >= threshold).astype(np.uint8)
+    if not region.any():
+        return region.astype(bool)
+    k = np.ones((3, 3), np.uint8)
+    inner = cv2.erode(region, k, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    edge = region & (1 - inner)
+    if width > 1:
+        edge = cv2.dilate(edge, k, iterations=width - 1)
+    return edge.astype(bool)
+
+
+def region_fraction(values: np.ndarray, threshold: float) -> float:
+    """Share of the map at or above the threshold."""
+    v = np.nan_to_num(np.asarray(values, np.float32))
+    return float((v >= threshold).mean()) if v.size else 0.0
+
+
+def lesion_shapes(lesions: Sequence[Lesion], scale: float) -> list[tuple[str, Any]]:
+    """Ground-truth outlines in display coordinates: ('circle', (cx, cy, r)) | ('box', (x0, y0, x1, y1)) | ('mask', path)."""
+    shapes: list[tuple[str, Any]] = []
+    for les in lesions:
+        if les.mask_path:
+            shapes.append(("mask", les.mask_path))
+        elif les.center is not None and les.radius:
+            cx, cy = les.center
+            shapes.append(("circle", (cx * scale, cy * scale, max(3.0, float(les.radius) * scale))))
+        elif les.bbox is not None:
+            shapes.append(("box", tuple(v * scale for v in les.bbox)))
+        elif les.center is not None:
+            cx, cy = les.center
+            shapes.append(("circle", (cx * scale, cy * scale, 6.0)))
+    return shapes
+
+
+def _mask_outline(path: str, shape: tuple[int, int]) -> np.ndarray | None:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            small = np.asarray(im.convert("L").resize((shape[1], shape[0]), Image.Resampling.NEAREST)) > 127
+    except (OSError, ValueError):
+        return None
+    return region_edge(small.astype(np.float32), 0.5)
+
+
+# --------------------------------------------------------------------------- the overlay
+def overlay_image(base8: np.ndarray, layer: MapLayer | np.ndarray | None = None, opacity: float = 0.45,
+                  lesions: Sequence[Lesion] = (), scale: float = 1.0, threshold: float | None = None,
+                  box: tuple[int, int, int, int] | None = None, colormap: str | None = None):
+    """The display-size mammogram with one map blended in, its thresholded region outlined, the
+    ground-truth lesion outline and the patch box the model saw. Returns a PIL RGB image.
+
+    `base8` is the downscaled uint8 image (`downscale`); `layer` a `MapLayer` (any kind) or an
+    array in [0, 1]; `scale` the display / original ratio for lesion and box coordinates;
+    `threshold` outlines where the map reaches it (a layer's own `threshold` is the default
+    only when the caller passes it: drawing stays the caller's choice); `box` defaults to the
+    layer's box.
+    """
+    from PIL import Image, ImageDraw
+
+    values = None
+    if isinstance(layer, MapLayer):
+        values = layer_at(layer, base8.shape[:2])
+        colormap = colormap or KIND_COLORMAP.get(layer.kind, "jet")
+        box = box if box is not None else layer.box
+    elif layer is not None:
+        values = downscale_map(layer, base8.shape[:2])
+    colormap = colormap or "jet"
+    rgb = np.repeat(base8[..., None], 3, axis=2).astype(np.float32)
+    if values is not None and opacity > 0:
+        h = np.clip(values, 0, 1)
+        alpha = (opacity * np.clip((h - 0.08) * 2.0, 0, 1))[..., None]  # cold areas stay see-through
+        rgb = rgb * (1 - alpha) + colorize(h, colormap).astype(np.float32) * alpha
+    arr = np.clip(rgb, 0, 255).astype(np.uint8)
+    width = max(2, round(max(arr.shape[:2]) / 400))
+    if values is not None and threshold is not None:
+        arr[region_edge(values, float(threshold), width)] = REGION_COLOR
+    img = Image.fromarray(arr)
+    draw = ImageDraw.Draw(img)
+    if box is not None:
+        x0, y0, x1, y1 = (v * scale for v in box)
+        _dashed_rect(draw, (x0, y0, x1, y1), BOX_COLOR, width)
+    for kind, geo in lesion_shapes(lesions, scale):
+        if kind == "circle":
+            cx, cy, r = geo
+            draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=LESION_COLOR, width=width)
+        elif kind == "box":
+            draw.rectangle(geo, outline=LESION_COLOR, width=width)
+        else:
+            edge = _mask_outline(geo, (img.size[1], img.size[0]))
+            if edge is not None:
+                arr2 = np.asarray(img).copy()
+                arr2[edge] = LESION_COLOR
+                img = Image.fromarray(arr2)
+                draw = ImageDraw.Draw(img)
+    return img
+
+
+def layer_caption(layer: MapLayer, threshold: float | None = None) -> str:
+    """One line under an overlay: what the map is, how it became a score, what is outlined."""
+    parts = [layer.name or layer.method or KIND_TITLE.get(layer.kind, layer.kind)]
+    if layer.score is not None:
+        parts.append(f"image score {layer.score:.3f}" + (f" ({layer.score_rule})" if layer.score_rule else ""))
+    if threshold is not None:
+        parts.append(f"magenta outline: ≥ {threshold:.2f}")
+    if layer.box is not None:
+        parts.append("dashed box: the patch it saw")
+    return " — ".join(parts)
+
+
+def _dashed_rect(draw, box, color, width, dash: int = 10) -> None:
+    x0, y0, x1, y1 = box
+    for (ax, ay, bx, by) in ((x0, y0, x1, y0), (x1, y0, x1, y1), (x1, y1, x0, y1), (x0, y1, x0, y0)):
+        length = math.hypot(bx - ax, by - ay)
+        n = max(1, int(length // dash))
+        for i in range(0, n, 2):
+            t0, t1 = i / n, min(1.0, (i + 1) / n)
+            draw.line((ax + (bx - ax) * t0, ay + (by - ay) * t0, ax + (bx - ax) * t1, ay + (by - ay) * t1), fill=color, width=width)
