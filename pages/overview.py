@@ -35,7 +35,7 @@ st.caption(f"{dcards.task_title(task)}. Ranked by out-of-fold ROC AUC, then test
            "predictions. A model whose output has more classes is also read in this task (a 3-class model as stage 1 and stage 2, "
            "a U-Net's image score as stage 1). Click a column header to sort.")
 config = {
-    "rank": st.column_config.NumberColumn("#", width="small"),
+    "rank": st.column_config.NumberColumn("#", width="small", pinned=True),
     "model": st.column_config.TextColumn("model", pinned=True),
     "weights shipped": st.column_config.CheckboxColumn("weights shipped"),
     "CPU ms": st.column_config.NumberColumn(format="%.0f"),

@@ -29,7 +29,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 PAGES = [("", "Mammography AI workbench", "overview", "text=The dotted line is chance"),
          ("compare", "Compare models", "compare", ".js-plotly-plot"),
          ("model_cards", "Model cards", "model_cards", '[data-testid="stTabs"]'),
-         ("explore", "Explore the data", "explore", "text=Segmentation layer (U-Net)")]
+         ("explore", "Explore the data", "explore", "text=Map layer")]
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -37,11 +37,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _live_models() -> list[str]:
+def _live_cards() -> list[dict]:
+    """Cards of the models the app can run (`$MAMMO_MODELS_DIR`, else models/), as the app sees them."""
     from core.dashboard import cards as dcards
     from core.models import registry
 
-    return [c["name"] for c in registry.discover() if dcards.is_shipped(c) and registry.weights_available(c)]
+    root = os.environ.get("MAMMO_MODELS_DIR") or None
+    return [c for c in registry.discover(root) if dcards.is_shipped(c) and registry.weights_available(c)]
+
+
+def _live_models() -> list[str]:
+    return [c["name"] for c in _live_cards()]
+
+
+def _map_models() -> list[str]:
+    """Live models whose maps are not (only) Grad-CAM: dense patch scores or a U-Net segmentation."""
+    from core.models import kinds
+
+    return [c["name"] for c in _live_cards() if kinds.kind_of(c) not in ("classifier", "hierarchy")]
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +103,7 @@ def _settle(page, timeout_s: float = 240) -> None:
     deadline = time.time() + timeout_s
     quiet = 0
     while time.time() < deadline:
-        busy = page.locator('[data-testid="stStatusWidget"], [data-testid="stSkeleton"], [data-stale="true"]').count() > 0
+        busy = page.locator('[data-testid="stStatusWidget"], [data-testid="stSkeleton"], [data-testid="stSpinner"], [data-stale="true"]').count() > 0
         quiet = 0 if busy else quiet + 1
         if quiet >= 6:
             page.wait_for_timeout(500)  # let plotly finish drawing
@@ -114,6 +127,30 @@ def _no_exception(page) -> None:
     assert "Traceback" not in page.content()
 
 
+def _shoot_map_layers(page) -> None:
+    """Explore with a dense patch-score or U-Net layer: the card of each such model, its
+    first map layer as drawn by default and, where the map has a threshold, the outline."""
+    for name in _map_models():
+        card = page.locator('[data-testid="stVerticalBlock"]').filter(has_text=name).filter(has_text="Map layer").last
+        card.wait_for(timeout=300_000)
+        card.scroll_into_view_if_needed()
+        page.wait_for_timeout(800)
+        card.screenshot(path=str(SHOTS / f"explore_layer_{name}.png"))
+        layers = card.locator('[data-testid="stSelectbox"]').filter(has_text="Map layer")
+        layers.click()
+        options = page.locator('[role="option"]')
+        n = options.count()
+        page.keyboard.press("Escape")
+        for i in range(1, max(1, n - 1)):  # the other maps of this model (the last option is "none")
+            layers.click()
+            page.locator('[role="option"]').nth(i).click()
+            _settle(page)
+            _no_exception(page)
+            card.scroll_into_view_if_needed()
+            page.wait_for_timeout(800)
+            card.screenshot(path=str(SHOTS / f"explore_layer_{name}_{i + 1}.png"))
+
+
 def test_every_page_and_upload(browser, app_url):
     from core.datasets import load_dataset
 
@@ -123,18 +160,20 @@ def test_every_page_and_upload(browser, app_url):
     for path, title, shot, must in PAGES:
         page.goto(f"{app_url}/{path}")
         page.get_by_role("heading", name=title).first.wait_for(timeout=120_000)
-        if has_models or path in ("explore",):
+        if has_models:
             page.locator(must).first.wait_for(timeout=300_000)
         _settle(page)
         _no_exception(page)
         _shoot(page, shot)
+        if path == "explore" and has_models:
+            _shoot_map_layers(page)
         if path == "model_cards" and has_models:
             page.get_by_role("tab", name="Training curves").click()
             page.wait_for_timeout(1500)
             _no_exception(page)
             _shoot(page, "model_cards_training")
 
-    # upload a real sample DICOM: one probability per model and one Grad-CAM image per model
+    # upload a real sample DICOM: one decision and one map-layer selector per model
     dicom = Path(load_dataset("sample")[0].path)
     page.goto(f"{app_url}/upload")
     page.get_by_role("heading", name="Upload a mammogram").first.wait_for(timeout=60_000)
@@ -146,8 +185,8 @@ def test_every_page_and_upload(browser, app_url):
         _no_exception(page)
         decisions = page.locator('[data-testid="stMetric"]').filter(has_text="decision:")
         assert decisions.count() == len(models)
-        cams = page.locator('[data-testid="stImage"]').filter(has_text="Grad-CAM")
-        assert cams.count() == len(models)
+        layers = page.locator('[data-testid="stSelectbox"]').filter(has_text="Map layer")
+        assert layers.count() == len(models)
         assert page.get_by_text("De-identified metadata").count() == 1
     else:
         page.get_by_text("Choose models in the sidebar").first.wait_for(timeout=120_000)

@@ -315,7 +315,7 @@ def test_explore_map_layers_of_any_kind(maps_model, monkeypatch):
     _ok(at)
     box = at.selectbox(key=f"explore_layer_{name}")
     assert box.label == "Map layer"
-    assert box.options[:2] == ["U-Net lesion probability [segmentation]", "patch scores: lesion [patch scores]"]
+    assert box.options[:2] == ["U-Net lesion probability [segmentation]", "patch scores: lesion"]
     thr = at.slider(key=f"explore_thr_{name}_segmentation")
     assert thr.value == 0.5
     captions = [c for img in at.image for c in img.captions]

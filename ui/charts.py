@@ -73,7 +73,7 @@ def ranking(rows: Sequence[dict[str, Any]], colors: dict[str, str], title: str) 
     (`core.leaderboard.rows` of one task: numbers with value / ci_low / ci_high)."""
     fig = go.Figure()
     names = [r["model"] for r in rows]
-    for part, symbol, label, offset in (("oof_roc_auc", "circle", "out of fold", -0.12), ("test_roc_auc", "diamond-open", "test split", 0.12)):
+    for part, symbol, label, offset in (("oof_roc_auc", "circle", "out of fold", -0.17), ("test_roc_auc", "diamond-open", "test split", 0.17)):
         xs, ys, lo, hi, cols, text = [], [], [], [], [], []
         for i, r in enumerate(rows):
             m = r.get(part)
@@ -88,8 +88,9 @@ def ranking(rows: Sequence[dict[str, Any]], colors: dict[str, str], title: str) 
             hi.append((h if h is not None else v) - v)
             cols.append(colors.get(r["model"], "#444"))
             text.append(f"{r['model']} — {label}: {v:.3f} [{l:.2f}–{h:.2f}]" + (f" ({r.get('oof_images') or r.get('test_images')} images)"))
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=label, marker=dict(size=11, symbol=symbol, color="#555", line=dict(width=2, color="#555"))))
         if xs:
-            fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name=label, text=text, hovertemplate="%{text}<extra></extra>",
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name=label, text=text, hovertemplate="%{text}<extra></extra>", showlegend=False,
                                      marker=dict(size=11, symbol=symbol, color=cols, line=dict(width=2, color=cols)),
                                      error_x=dict(type="data", symmetric=False, array=hi, arrayminus=lo, thickness=1.6, width=5, color="#777")))
     fig.add_vline(x=0.5, line=dict(dash="dot", color="#999"))

@@ -23,8 +23,8 @@ NOTICE = (
     "datasets; their outputs must never inform a diagnosis."
 )
 # one colour per model, stable in the order of `registry.discover()` (plotly's "Bold"-like set)
-PALETTE = ("#3366CC", "#DC3912", "#109618", "#FF9900", "#990099", "#0099C6", "#DD4477", "#66AA00", "#B82E2E", "#316395",
-           "#994499", "#22AA99", "#AAAA11", "#6633CC", "#E67300")
+PALETTE = ("#1F77B4", "#FF7F0E", "#2CA02C", "#D62728", "#9467BD", "#8C564B", "#E377C2", "#7F7F7F", "#BCBD22", "#17BECF",
+           "#393B79", "#637939", "#8C6D31", "#843C39", "#7B4173")  # d3's ten, then darker ones
 METRIC_LABELS = {
     "roc_auc": "ROC AUC", "pr_auc": "PR AUC", "sensitivity": "Sensitivity", "specificity": "Specificity",
     "accuracy": "Accuracy", "f1": "F1", "precision": "Precision", "balanced_accuracy": "Balanced acc.",
@@ -80,8 +80,8 @@ def initial_weights(card: dict[str, Any]) -> str:
 
 
 def is_shipped(card: dict[str, Any]) -> bool:
-    """Whether the card's own weights are in git (a composite has none of its own)."""
-    if kinds.is_composite(card):
+    """Whether the card's own weights are in git (a composite without weights of its own: yes)."""
+    if kinds.is_composite(card) and not card.get("weights"):
         return True
     return bool((card.get("weights") or {}).get("shipped", True))
 
@@ -108,14 +108,20 @@ def _ci_text(m: dict[str, float] | None) -> str | None:
     return f"{m['ci_low']:.2f}–{m['ci_high']:.2f}"
 
 
+def _fold_text(mean: float | None, sd: float | None) -> str | None:
+    if mean is None or mean != mean:
+        return None
+    return f"{mean:.3f} ± {sd:.3f}" if sd is not None and sd == sd else f"{mean:.3f} (one fold)"
+
+
 def _val(m: dict[str, float] | None) -> float | None:
     return None if not m or m.get("value") is None or m["value"] != m["value"] else float(m["value"])
 
 
 # --------------------------------------------------------------------------- leaderboard
-LEADERBOARD_COLUMNS = ["rank", "model", "kind", "seed", "backbone", "init", "OOF ROC AUC", "OOF 95% CI", "OOF folds (mean ± sd)",
-                       "OOF PR AUC", "OOF images", "test ROC AUC", "test 95% CI", "test images", "sensitivity", "specificity",
-                       "threshold", "external: called lesion", "CPU ms", "MB", "weights shipped"]
+LEADERBOARD_COLUMNS = ["rank", "model", "OOF ROC AUC", "OOF 95% CI", "test ROC AUC", "test 95% CI", "OOF folds (mean ± sd)", "OOF PR AUC",
+                       "OOF images", "test images", "sensitivity", "specificity", "threshold", "external: called lesion",
+                       "kind", "seed", "backbone", "init", "CPU ms", "MB", "weights shipped"]
 
 
 def leaderboard_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
@@ -126,7 +132,7 @@ def leaderboard_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
         three = not space(r["task"]).binary if r["task"] in SPACES else False
         sens = r.get("macro_f1") if three else r.get("sensitivity")
         spec = r.get("balanced_accuracy") if three else r.get("specificity")
-        fold = None if r.get("oof_fold_mean") is None else f"{r['oof_fold_mean']:.3f} ± {r['oof_fold_sd']:.3f}"
+        fold = _fold_text(r.get("oof_fold_mean"), r.get("oof_fold_sd"))
         ext = r.get("external_called_lesion")
         out.append({
             "rank": i, "model": r["model"], "kind": r.get("kind"), "seed": str(r.get("seed") or "—"), "backbone": r.get("backbone"), "init": r.get("init"),
@@ -240,7 +246,7 @@ def readings_table(card: dict[str, Any]) -> pd.DataFrame:
             "test ROC AUC": fmt_ci(*_metric(view, "roc_auc")),
             "threshold": "argmax" if thr is None else f"{thr:.3f}",
             "out-of-fold ROC AUC": fmt_ci(roc.get("value"), roc.get("ci_low"), roc.get("ci_high")),
-            "out-of-fold folds": "—" if fold.get("mean") is None else f"{fold['mean']:.3f} ± {fold.get('sd', math.nan):.3f}",
+            "out-of-fold folds": _fold_text(fold.get("mean"), fold.get("sd")) or "—",
             "out-of-fold images": oof.get("n_images", "—"),
         })
     return pd.DataFrame(rows, columns=["task", "test ROC AUC", "threshold", "out-of-fold ROC AUC", "out-of-fold folds", "out-of-fold images"])

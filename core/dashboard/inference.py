@@ -178,7 +178,11 @@ def probability_frame(runs: Sequence[ModelRun]) -> pd.DataFrame:
 
 def layer_options(run: ModelRun) -> dict[str, str]:
     """{map key: label} of every map layer the run's prediction carries, in its order."""
-    return {k: f"{m.name} [{m.kind.replace('_', ' ')}]" for k, m in run.maps.items()}
+    out = {}
+    for k, m in run.maps.items():
+        kind = m.kind.replace("_", " ")
+        out[k] = m.name if kind.lower() in m.name.lower() else f"{m.name} [{kind}]"
+    return out
 
 
 def trace_steps(run: ModelRun) -> list[dict[str, Any]]:
