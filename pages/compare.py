@@ -104,7 +104,7 @@ elif len(oof_names) < 2:
             f"(models/<name>/oof_predictions.csv); {len(oof_names)} {'has' if len(oof_names) == 1 else 'have'} them.", icon=":material/hourglass_empty:")
 else:
     st.caption("The paired patient-level bootstrap: both models' ROC AUC on the same out-of-fold images, patients resampled together "
-               "1,000 times; the interval is of their difference. A 66-image test split cannot rank models, 322 out-of-fold images can.")
+               "1,000 times; the interval is of their difference. A 66-image test split cannot rank models; pooled out-of-fold predictions over every image can.")
     prefer = [n for n in chosen if n in oof_names] + [n for n in oof_names if n not in chosen]
     pa, pb = st.columns(2)
     model_a = pa.selectbox("Model A", prefer, index=0, key=f"compare_oof_a_{task}")
@@ -116,7 +116,7 @@ else:
         st.info("One of these models has no readable out-of-fold predictions.")
     else:
         m1, m2, m3 = st.columns(3)
-        m1.metric("AUC difference A − B", f"{d['difference']:+.3f}", f"95 % CI {d['ci_low']:+.3f} to {d['ci_high']:+.3f}", delta_color="off",
+        m1.metric("AUC difference A − B", f"{d['difference']:+.3f}", f"95 % CI {d['ci_low']:+.3f} to {d['ci_high']:+.3f}", delta_color="off", delta_arrow="off",
                   help="Paired patient-level bootstrap of the out-of-fold ROC AUC difference on the images both models scored.")
         m2.metric("A: out-of-fold AUC", f"{d['auc_a']:.3f}")
         m3.metric("B: out-of-fold AUC", f"{d['auc_b']:.3f}")

@@ -130,10 +130,12 @@ def _no_exception(page) -> None:
 def _shoot_map_layers(page) -> None:
     """Explore with a dense patch-score or U-Net layer: the card of each such model, its
     first map layer as drawn by default and, where the map has a threshold, the outline."""
+    width = page.viewport_size["width"]
+    page.set_viewport_size({"width": width, "height": 1800})  # a whole card fits below the app's header
     for name in _map_models():
         card = page.locator('[data-testid="stVerticalBlock"]').filter(has_text=name).filter(has_text="Map layer").last
         card.wait_for(timeout=300_000)
-        card.scroll_into_view_if_needed()
+        card.evaluate("e => e.scrollIntoView({block: 'center'})")
         page.wait_for_timeout(800)
         card.screenshot(path=str(SHOTS / f"explore_layer_{name}.png"))
         layers = card.locator('[data-testid="stSelectbox"]').filter(has_text="Map layer")
@@ -146,9 +148,10 @@ def _shoot_map_layers(page) -> None:
             page.locator('[role="option"]').nth(i).click()
             _settle(page)
             _no_exception(page)
-            card.scroll_into_view_if_needed()
+            card.evaluate("e => e.scrollIntoView({block: 'center'})")
             page.wait_for_timeout(800)
             card.screenshot(path=str(SHOTS / f"explore_layer_{name}_{i + 1}.png"))
+    page.set_viewport_size({"width": width, "height": 1000})
 
 
 def test_every_page_and_upload(browser, app_url):
