@@ -36,6 +36,8 @@ def _oof_rows(out: Path, prefix: str, folds: list[int]) -> pd.DataFrame:
     for f in folds:
         rows = pd.read_csv(out / f"fold{f}.csv")
         rows = rows[rows["part"] == "test"]
+        if prefix and rows[f"{prefix}p_normal"].isna().all():
+            continue  # this fold did not train the variant (see run_patch: oof_top)
         keep = rows[["image_id", "patient_id", "fold"]].copy()
         keep["truth"] = rows["label"]
         for c in ("normal", "benign", "malignant"):
@@ -49,8 +51,11 @@ def _oof_rows(out: Path, prefix: str, folds: list[int]) -> pd.DataFrame:
     return pd.concat(parts).sort_values("image_id").reset_index(drop=True)
 
 
-def _folds_done(out: Path) -> list[int]:
-    return sorted(int(p.stem[4:]) for p in out.glob("fold?.csv"))
+def _folds_done(out: Path, prefix: str = "") -> list[int]:
+    folds = sorted(int(p.stem[4:]) for p in out.glob("fold?.csv"))
+    if prefix:
+        folds = [f for f in folds if not pd.read_csv(out / f"fold{f}.csv")[f"{prefix}p_normal"].isna().all()]
+    return folds
 
 
 def _base_card(recipe: dict[str, Any], records, assignment) -> dict[str, Any]:
@@ -106,7 +111,8 @@ def pack_patch(recipe: dict[str, Any], data_dir: Path, models_dir: Path | None =
     folder.mkdir(parents=True)
     e2e["weights"] = _save_fp16(run["top"], folder / "top.safetensors")
     finish(e2e, folder, records, assignment, data_dir=data_dir, history=pd.read_csv(out / "fold0_top_history.csv"), t_start=t0, smoke=bool(limit), log=log)
-    _write_oof(folder, _oof_rows(out, "e2e_", folds), folds)
+    e2e_folds = _folds_done(out, "e2e_")
+    _write_oof(folder, _oof_rows(out, "e2e_", e2e_folds), e2e_folds)
     written.append(folder)
     return written
 
@@ -158,4 +164,28 @@ def _write_oof(folder: Path, oof: pd.DataFrame, folds: list[int]) -> None:
     card = read_card(folder)
     card["oof"] = card_oof(card, oof)
     card["oof_protocol"] = _oof_meta(folds)
+    if len(folds) < 5:
+        card["oof_protocol"]["incomplete"] = f"{len(folds)} of 5 folds run ({len(oof)} held-out images): the CPU budget of the session ran out"
     write_card(folder, card)
+
+
+def refresh_oof(models_dir: Path | None = None) -> list[str]:
+    """Re-pool `oof_predictions.csv` of every packed lesion model from the fold runs done so far."""
+    from ..models.card import read_card
+
+    root = Path(models_dir) if models_dir else default_models_dir()
+    done = []
+    for card_path in sorted(root.glob("*/card.json")):
+        card = read_card(card_path.parent)
+        kind = card.get("kind")
+        if kind not in ("patch_dense", "patch_dense_e2e", "segmentation"):
+            continue
+        run_name = card["members"][0] if kind == "patch_dense_e2e" else card["name"]
+        out = run_dir(run_name)
+        prefix = {"patch_dense": "plain_", "patch_dense_e2e": "e2e_", "segmentation": ""}[kind]
+        folds = _folds_done(out, prefix if prefix == "e2e_" else "")
+        if not folds:
+            continue
+        _write_oof(card_path.parent, _oof_rows(out, prefix, folds), folds)
+        done.append(card["name"])
+    return done
