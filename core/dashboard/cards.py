@@ -247,7 +247,7 @@ def readings_table(card: dict[str, Any]) -> pd.DataFrame:
             "threshold": "argmax" if thr is None else f"{thr:.3f}",
             "out-of-fold ROC AUC": fmt_ci(roc.get("value"), roc.get("ci_low"), roc.get("ci_high")),
             "out-of-fold folds": _fold_text(fold.get("mean"), fold.get("sd")) or "—",
-            "out-of-fold images": oof.get("n_images", "—"),
+            "out-of-fold images": oof.get("n_images"),
         })
     return pd.DataFrame(rows, columns=["task", "test ROC AUC", "threshold", "out-of-fold ROC AUC", "out-of-fold folds", "out-of-fold images"])
 
