@@ -42,7 +42,8 @@ def card(name: str, models_dir: str | Path | None = None) -> dict[str, Any]:
 def weights_available(c: dict[str, Any], models_dir: str | Path | None = None) -> bool:
     if kinds.is_composite(c):
         root = Path(c["_folder"]).parent
-        return all(weights_available(card(m, root), root) for m in kinds.members(c))
+        own = [p for p in kinds.weights_files(c)] if (c.get("weights") or {}).get("file") else []
+        return all(p.exists() for p in own) and all(weights_available(card(m, root), root) for m in kinds.members(c))
     return all(p.exists() for p in kinds.weights_files(c))
 
 
