@@ -274,8 +274,6 @@ def _tail(tail: Pipeline, x: np.ndarray) -> np.ndarray:
 
 def _finish(recipe, card, backend, records, assignment, data_dir, models_dir, history, t_start, log: Log) -> Path:
     """Save weights, then judge the model exactly as users will load it (fp16 weights included)."""
-    from .models import registry
-
     root = Path(models_dir) if models_dir else default_models_dir()
     folder = root / card["name"]
     if folder.exists():

@@ -18,7 +18,7 @@ from ..finish import finish
 from ..models.card import default_models_dir, sha256_file, write_card
 from ..oof import OOF_FILE, card_oof
 from ..splits import split_patients
-from .run_patch import run_dir
+from .run_dir import run_dir
 
 Log = Callable[[str], None]
 SPLIT = "patient-level stratified 60/20/20 (StratifiedGroupKFold, 5 folds: fold 0 test, fold 1 validation)"

@@ -7,8 +7,6 @@ and the held-out parts of all folds into `oof_predictions.csv`.
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -16,21 +14,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-import yaml
 
-from ..datasets import load_dataset
 from ..evaluate import choose_threshold
-from ..models.card import repo_root
 from .dense import stage_scores, three_class, top_input
-from .folds import fold_parts
+from .folds import fold_parts, run_folds
 from .mias_arrays import load_lesion_images
 from .train_patch import PatchRecipe, choose_rules, fold_maps, train_map_top, train_patch_net
 
 LABEL_INDEX = {"normal": 0, "benign": 1, "malignant": 2}
-
-
-def run_dir(name: str) -> Path:
-    return repo_root() / ".cache" / "lesion_runs" / name
 
 
 def run_fold(recipe: dict[str, Any], data, fold: int, out: Path, log=print) -> None:
@@ -75,34 +66,7 @@ def run_fold(recipe: dict[str, Any], data, fold: int, out: Path, log=print) -> N
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("recipe")
-    ap.add_argument("--data", default=str(repo_root().parent / "shared" / "data"))
-    ap.add_argument("--folds", type=int, nargs="*", default=[0, 1, 2, 3, 4])
-    ap.add_argument("--fresh", action="store_true", help="discard earlier fold runs of this recipe")
-    ap.add_argument("--limit", type=int, default=0, help="smoke: use the first N images only")
-    args = ap.parse_args(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    recipe = yaml.safe_load(Path(args.recipe).read_text())
-    if args.limit:
-        recipe["name"] += "-smoke"
-        recipe.setdefault("train", {}).update(epochs=1, head_epochs=1, max_batches=2, top_epochs=3)
-    records = load_dataset("mias", args.data)
-    if args.limit:
-        records = records[: args.limit]
-    data = load_lesion_images(records)
-    out = run_dir(recipe["name"])
-    if args.fresh and out.exists():
-        import shutil
-
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "recipe.json").write_text(json.dumps(recipe, indent=1))
-    for fold in args.folds:
-        if (out / f"fold{fold}.csv").exists():
-            print(f"fold {fold}: done already")
-            continue
-        run_fold(recipe, data, fold, out)
+    run_folds(argv, smoke_train={"epochs": 1, "head_epochs": 1, "max_batches": 2, "top_epochs": 3}, build_data=lambda records, recipe: load_lesion_images(records), run_fold=run_fold, description="Dense patch model: fold runs")
 
 
 if __name__ == "__main__":

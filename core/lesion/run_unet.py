@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-import yaml
 
-from ..datasets import load_dataset
 from ..evaluate import choose_threshold
-from ..models.card import repo_root
-from .folds import fold_parts
-from .run_patch import run_dir
+from .folds import fold_parts, run_folds
 from .score_rules import candidate_rules, get_rule
 from .train_unet import UNetRecipe, build_seg_data, dice_iou, predict_maps, train_unet
 
@@ -56,34 +50,7 @@ def run_fold(recipe: dict, data, fold: int, out: Path, log=print) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("recipe")
-    ap.add_argument("--data", default=str(repo_root().parent / "shared" / "data"))
-    ap.add_argument("--folds", type=int, nargs="*", default=[0, 1, 2, 3, 4])
-    ap.add_argument("--fresh", action="store_true", help="discard earlier fold runs of this recipe")
-    ap.add_argument("--limit", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=0)
-    args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    recipe = yaml.safe_load(Path(args.recipe).read_text())
-    if args.limit:
-        recipe["name"] += "-smoke"
-        recipe.setdefault("train", {}).update(epochs=1, max_batches=2)
-    records = load_dataset("mias", args.data)[: args.limit or None]
-    data = build_seg_data(records, int(recipe.get("train", {}).get("size", 256)))
-    out = run_dir(recipe["name"])
-    if args.fresh and out.exists():
-        import shutil
-
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "recipe.json").write_text(json.dumps(recipe, indent=1))
-    for fold in args.folds:
-        if (out / f"fold{fold}.csv").exists():
-            print(f"fold {fold}: done already")
-            continue
-        run_fold(recipe, data, fold, out)
+    run_folds(argv, smoke_train={"epochs": 1, "max_batches": 2}, build_data=lambda records, recipe: build_seg_data(records, int(recipe.get("train", {}).get("size", 256))), run_fold=run_fold, description="B-Cir U-Net: fold runs")
 
 
 if __name__ == "__main__":

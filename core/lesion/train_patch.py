@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
-from .dense import patch_maps, stage_scores, three_class, top_input
+from .dense import patch_maps, stage_scores
 from .mias_arrays import LesionImages
 from .patch_net import DensePatchNet, MapTop, data_config, load_lite0_imagenet, to_tensor
 from .score_rules import candidate_rules
