@@ -131,7 +131,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.oof and recipe["task"] != "hierarchy" and not args.smoke:
         from .oof_train import train_oof
 
-        folder = train_oof(recipe, data_dir=args.data, models_dir=args.models_dir, folds=[int(f) for f in args.folds.split(",")] if args.folds else None)
+        folder = train_oof(recipe, data_dir=args.data, models_dir=args.models_dir, folds=[int(f) for f in args.folds.split(",")] if args.folds else None, reuse_shipped=not args.restart)
     elif recipe["task"] == "hierarchy":
         from .hierarchy_build import build_hierarchy
 

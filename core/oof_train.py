@@ -14,7 +14,7 @@ import pandas as pd
 
 from .datasets import load_dataset
 from .lesion.folds import K, fold_parts
-from .models.card import read_card, repo_root, write_card
+from .models.card import default_models_dir, read_card, repo_root, write_card
 from .oof import OOF_FILE, card_oof
 from .train import default_data_dir, train
 
@@ -28,7 +28,8 @@ def _held_out(folder: Path, fold: int) -> pd.DataFrame:
     return rows
 
 
-def train_oof(recipe: dict[str, Any], data_dir: str | Path | None = None, models_dir: str | Path | None = None, folds: list[int] | None = None, log: Log = print) -> Path:
+def train_oof(recipe: dict[str, Any], data_dir: str | Path | None = None, models_dir: str | Path | None = None, folds: list[int] | None = None, log: Log = print, reuse_shipped: bool = False) -> Path:
+    """Fold 0 is the shipped model (retrained unless `reuse_shipped`: its split is the fixed one)."""
     data_dir = Path(data_dir) if data_dir else default_data_dir("mias")
     records = load_dataset(recipe.get("data", {}).get("dataset", "mias"), data_dir)
     scratch = repo_root() / ".cache" / "oof_models"
@@ -37,8 +38,10 @@ def train_oof(recipe: dict[str, Any], data_dir: str | Path | None = None, models
         split = fold_parts(records, fold)
         assignment = {records[i].image_id: part for part, idx in split.items() for i in idx}
         if fold == 0:
-            folder = train(recipe, data_dir, models_dir, log=log, assignment=assignment)
-            shipped = folder
+            shipped = (Path(models_dir) if models_dir else default_models_dir()) / recipe["name"]
+            if not reuse_shipped or not (shipped / "predictions.csv").exists():
+                shipped = train(recipe, data_dir, models_dir, log=log, assignment=assignment)
+            folder = shipped
         else:
             name = f"{recipe['name']}-fold{fold}"
             folder = scratch / name
@@ -49,6 +52,9 @@ def train_oof(recipe: dict[str, Any], data_dir: str | Path | None = None, models
     oof.to_csv(shipped / OOF_FILE, index=False)
     card = read_card(shipped)
     card["oof"] = card_oof(card, oof)
-    card["oof_protocol"] = {"folds_run": sorted(oof["fold"].unique().tolist()), "protocol": "patient-level stratified 5-fold (seed 0); fold f held out, fold f+1 validation (epoch, threshold), the other three train; same recipe"}
+    done = sorted(int(f) for f in oof["fold"].unique())
+    card["oof_protocol"] = {"folds_run": done, "protocol": "patient-level stratified 5-fold (seed 0); fold f held out, fold f+1 validation (epoch, threshold), the other three train; same recipe"}
+    if len(done) < K:
+        card["oof_protocol"]["incomplete"] = f"{len(done)} of {K} folds run ({len(oof)} held-out images): the CPU budget of the session ran out"
     write_card(shipped, card)
     return shipped

@@ -144,6 +144,10 @@ def leaderboard_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
             "CPU ms": r.get("latency_ms"), "MB": r.get("size_mb"), "weights shipped": bool(r.get("shipped", True)),
         })
     df = pd.DataFrame(out, columns=LEADERBOARD_COLUMNS)
+    numeric = ["OOF ROC AUC", "OOF PR AUC", "OOF images", "test ROC AUC", "test images", "sensitivity", "specificity", "threshold", "CPU ms", "MB"]
+    df[numeric] = df[numeric].apply(pd.to_numeric, errors="coerce")  # missing -> NaN (shown blank), never "None"
+    text = ["OOF 95% CI", "test 95% CI", "OOF folds (mean ± sd)", "external: called lesion", "kind", "backbone", "init"]
+    df[text] = df[text].astype(object).where(df[text].notna(), "—")
     if len(df) and rows and not space(rows[0]["task"]).binary:
         df = df.rename(columns={"sensitivity": "macro F1", "specificity": "balanced acc."})
     return df
