@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import shutil
 import time
@@ -18,6 +19,10 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 import yaml
+
+# Keras recipes train on TensorFlow (as the shipped models were); serving defaults to Keras
+# on torch (see core.models.keras_backend). No effect once Keras is imported.
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from .augment import Augment
 from .datasets import load_dataset

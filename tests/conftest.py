@@ -11,6 +11,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # make `import core` work without installing the project
     sys.path.insert(0, str(REPO))
+# one Keras engine for the whole test process, whichever test imports Keras first: TensorFlow,
+# which training needs; tests/test_keras_torch.py checks the serving default (torch) in a subprocess
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 
 @pytest.fixture(scope="session")
