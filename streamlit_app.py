@@ -15,7 +15,7 @@ from core import quiet  # noqa: F401  (first: TensorFlow / absl / CUDA noise off
 
 import streamlit as st
 
-from ui import common
+from ui import common, share
 
 st.set_page_config(page_title="Mammography AI workbench", page_icon=":material/radiology:", layout="wide", initial_sidebar_state="expanded")
 
@@ -54,8 +54,9 @@ with st.sidebar:
     live = common.live_model_names()
     failing = common.failed_models(live)  # hashed once per process and file change
     usable = [n for n in live if n not in failing]
-    if "chosen_models" not in st.session_state:
-        st.session_state["chosen_models"] = usable
+    if "chosen_models" not in st.session_state:  # a shared link's models, else every usable one
+        linked = share.peek_list("models", usable) if page.url_path != "compare" else None
+        st.session_state["chosen_models"] = linked or usable
     else:  # models can appear (or fail) while the app runs; keep the choice valid
         st.session_state["chosen_models"] = [n for n in st.session_state["chosen_models"] if n in usable]
     st.multiselect("Models for live predictions", usable, key="chosen_models",

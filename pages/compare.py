@@ -5,7 +5,7 @@ import streamlit as st
 from core.dashboard import cards as dcards
 from core.dashboard import curves as dcurves
 from core.labels import space
-from ui import charts, common
+from ui import charts, common, share
 
 st.title("Compare models")
 common.notice()
@@ -16,7 +16,8 @@ if not cards:
     st.stop()
 
 tasks = dcards.task_order(t for c in cards for t in dcards.tasks_of(c))
-task = st.segmented_control("Task", tasks, default=tasks[0], format_func=dcards.short_task_title, key="compare_group") or tasks[0]
+linked_task = share.take("task", tasks)  # a shared link's task, the default of a widget made now
+task = st.segmented_control("Task", tasks, default=linked_task or tasks[0], format_func=dcards.short_task_title, key="compare_group") or tasks[0]
 ranked = [r["model"] for r in common.leaderboard_rows() if r["task"] == task]
 candidates = sorted((c["name"] for c in cards if task in dcards.tasks_of(c)), key=lambda n: (ranked.index(n) if n in ranked else len(ranked), n))
 by_name = common.card_by_name()
@@ -25,7 +26,9 @@ st.caption(f"{dcards.task_title(task)}. Listed: every model whose output can be 
            "(a 3-class model is read as stage 1 with p(lesion) = 1 − p(normal) and as stage 2 with the malignant share of the lesion "
            "probability; a U-Net's image score is a stage-1 score).")
 
-chosen = st.multiselect("Models (2–4)", candidates, default=candidates[:4], max_selections=4, key=f"compare_models_{task}")
+linked_models = share.take_list("models", candidates)
+chosen = st.multiselect("Models (2–4)", candidates, default=(linked_models or candidates)[:4], max_selections=4, key=f"compare_models_{task}")
+share.publish(task=task, models=chosen)
 if not chosen:
     st.info("Pick at least one model.")
     st.stop()
@@ -89,9 +92,9 @@ if not rocs:
 else:
     st.subheader("Curves")
     a, b = st.columns(2)
-    a.plotly_chart(charts.roc(rocs, colors, points, f"ROC — {event}, {split} split"), width="stretch", key="roc")
-    b.plotly_chart(charts.pr(prs, colors, f"Precision–recall — {event}, {split} split"), width="stretch", key="pr")
-    a.plotly_chart(charts.calibration(cals, colors, f"Calibration — {event}, {split} split"), width="stretch", key="cal")
+    a.plotly_chart(charts.roc(rocs, colors, points, f"ROC — {event}, {split} split"), width="stretch", key="roc", alt=f"ROC curves of {', '.join(rocs)} for {event}, {split} split.")
+    b.plotly_chart(charts.pr(prs, colors, f"Precision–recall — {event}, {split} split"), width="stretch", key="pr", alt=f"Precision-recall curves of {', '.join(prs)} for {event}, {split} split.")
+    a.plotly_chart(charts.calibration(cals, colors, f"Calibration — {event}, {split} split"), width="stretch", key="cal", alt=f"Calibration curves of {', '.join(cals)} for {event}, {split} split.")
     b.caption("AUC / average precision with 95 % patient-level bootstrap CIs (from the card where it has them, else recomputed). "
               "Calibration: predicted probability against how often the event really happened, in quantile bins.")
 

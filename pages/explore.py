@@ -7,7 +7,8 @@ import streamlit as st
 from core.dashboard import records as drecords
 from core.models import kinds
 from core.errors import MammoError
-from ui import common, predictions
+from core.io import read_image
+from ui import analysis, common, predictions, share, viewer
 
 st.title("Explore the data")
 common.notice()
@@ -21,7 +22,8 @@ DATASETS = {
 }
 data_dir = (st.session_state.get("data_dir") or "").strip()
 options = ["sample"] + (["mias", "cbis", "minidds", "folder"] if data_dir else [])
-dataset = st.selectbox("Dataset", options, format_func=DATASETS.get, key="explore_dataset")
+linked_dataset = share.take("dataset", options)  # a shared link's dataset (only one this server offers)
+dataset = st.selectbox("Dataset", options, index=options.index(linked_dataset) if linked_dataset else 0, format_func=DATASETS.get, key="explore_dataset")
 if not data_dir:
     st.caption("Give a data folder in the sidebar to explore mini-MIAS, CBIS-DDSM, Mini-DDSM or your own class folders.")
 
@@ -66,11 +68,14 @@ with st.spinner("Making thumbnails…"):
     for i, (_, row) in enumerate(rows.iterrows()):
         with grid[i % NCOL]:
             short = row["image_id"] if len(row["image_id"]) <= 16 else f"{row['patient_id']} {row['side']} {row['view']}"
-            st.image(common.thumbnail(records[row["index"]].path), caption=f"{short} · {row['truth']}", width="stretch")
+            st.image(common.thumbnail(records[row["index"]].path), caption=f"{short} · {row['truth']}", width="stretch",
+                     alt=f"Thumbnail of mammogram {short}, truth {row['truth']}.")
 
 ids = shown["image_id"].tolist()
-image_id = st.selectbox("Image to analyse", ids, key=f"explore_image_{dataset}")
+linked_image = share.take("image", ids)
+image_id = st.selectbox("Image to analyse", ids, index=ids.index(linked_image) if linked_image else 0, key=f"explore_image_{dataset}")
 rec = records[int(shown.loc[shown["image_id"] == image_id, "index"].iloc[0])]
+share.publish(dataset=dataset, image=image_id, models=models)
 st.markdown(f"**{common.privacy.md_escape(rec.image_id)}** — truth **{rec.label}**, side {rec.side or '—'}, view {rec.view or '—'}, "
             f"density {rec.density or '—'}, lesions: {common.privacy.md_escape(drecords.lesion_text(rec))}")
 if not rec.path or not Path(rec.path).is_file():
@@ -81,16 +86,16 @@ if not models:
     st.stop()
 
 c1, c2 = st.columns(2)
-outline = c1.toggle("Ground-truth outline", True, key="explore_outline", help="Green: the dataset's lesion annotation (circle, box or mask), where it has one.")
+outline = c1.toggle("Ground-truth outline", True, key="explore_outline", help="White on a black edge: the dataset's lesion annotation (circle, box or mask), where it has one.")
 explain_positive = c2.toggle("Also explain lesion / malignant", False, key="explore_explain_positive",
                              help="Models that explain their decision with Grad-CAM get a second saliency layer for the abnormal class when they decided another one (slower).")
 
 ready, errors = common.ensure_models(models)
 for n, msg in errors.items():
     common.show_error(msg, icon=":material/error:")
+image_key = ("path", rec.path, Path(rec.path).stat().st_mtime)
 try:
-    with st.spinner(f"Running {len(ready)} model(s) with their maps…"):
-        shape, base8, scale, runs = common.analyse_path(rec.path, Path(rec.path).stat().st_mtime, tuple(ready), explain_positive)
+    view, reader = analysis.view_of(image_key, lambda: read_image(rec.path))
 except MammoError as exc:
     common.friendly_error(exc, "This image could not be analysed")
     st.stop()
@@ -99,11 +104,20 @@ lesions = rec.lesions if outline else ()
 if outline and not drecords.has_geometry(rec):
     st.caption("This dataset gives no lesion geometry for this image, so there is no outline to draw.")
 badges = {}
-for r in runs:
-    card = by_name.get(r.name, {})
+for name in ready:
+    card = by_name.get(name, {})
     member_preds = [(by_name[m], common.predictions(by_name[m])) for m in kinds.members(card) if m in by_name]
     state = drecords.split_membership(card, rec.image_id, common.predictions(card) if card else None, rec.dataset, member_preds)
-    badges[r.name] = common.membership_badge(state)
+    badges[name] = common.membership_badge(state)
 st.caption("Each card: the model's decision and probabilities, its stage trace if it has stages, and a **Map layer** to draw on "
-           "the mammogram — Grad-CAM saliency, dense patch scores or a U-Net segmentation, whichever the model gives.")
-predictions.run_grid(runs, base8, scale, lesions, "explore", common.colors(), badges)
+           "the mammogram — Grad-CAM saliency, dense patch scores or a U-Net segmentation, whichever the model gives. "
+           "Cards appear as each model finishes; a model added later runs alone.")
+colors = common.colors()
+try:
+    runs, _ = analysis.run_grid(image_key, ready, reader, explain_positive,
+                                lambda r: predictions.run_card(r, view.base8, view.scale, lesions, "explore", colors.get(r.name), badges.get(r.name)))
+except MammoError as exc:
+    common.friendly_error(exc, "This image could not be analysed")
+    st.stop()
+st.subheader("Zoom into the original")
+viewer.show(view, runs, lesions, "explore", rec.image_id)

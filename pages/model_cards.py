@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.dashboard import cards as dcards
 from core.models import kinds
-from ui import charts, common
+from ui import charts, common, share
 
 st.title("Model cards")
 common.notice()
@@ -16,7 +16,10 @@ if not cards:
     st.info("No trained models in `models/` yet.", icon=":material/hourglass_empty:")
     st.stop()
 
-name = st.selectbox("Model", [c["name"] for c in cards], key="card_model")
+names = [c["name"] for c in cards]
+linked = share.take_list("models", names)
+name = st.selectbox("Model", names, index=names.index(linked[0]) if linked else 0, key="card_model")
+share.publish(models=[name])
 card = common.card_by_name()[name]
 color = common.colors().get(name)
 st.markdown(f"## <span style='color:{color}'>●</span> {name}", unsafe_allow_html=True)

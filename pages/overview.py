@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.dashboard import cards as dcards
-from ui import charts, common
+from ui import charts, common, share
 
 st.title("Mammography AI workbench")
 st.warning(f"**{dcards.NOTICE}**", icon=":material/health_and_safety:")
@@ -28,7 +28,9 @@ c2.metric("With out-of-fold predictions", len({r["model"] for r in rows if r.get
 c3.metric("Weights in this checkout", len({r["model"] for r in rows if r.get("shipped", True)}))
 
 st.subheader("Leaderboard")
-task = st.pills("Task", tasks, default=tasks[0], format_func=dcards.short_task_title, key="overview_task") or tasks[0]
+linked = share.take("task", tasks)  # a shared link's task, the default of a widget made now
+task = st.pills("Task", tasks, default=linked or tasks[0], format_func=dcards.short_task_title, key="overview_task") or tasks[0]
+share.publish(task=task)
 task_rows = [r for r in rows if r["task"] == task]
 table = dcards.leaderboard_frame(task_rows)
 st.caption(f"{dcards.task_title(task)}. Ranked by out-of-fold ROC AUC, then test ROC AUC for models without out-of-fold "
@@ -46,6 +48,6 @@ for col in ("OOF ROC AUC", "OOF PR AUC", "test ROC AUC", "sensitivity", "specifi
 st.dataframe(table, hide_index=True, width="stretch", column_config=config, key=f"leaderboard_{task}")
 
 st.plotly_chart(charts.ranking(task_rows, common.colors(), f"ROC AUC — {dcards.short_task_title(task)}: out of fold (●) and test (◇)"),
-                width="stretch", key="auc_ci")
+                width="stretch", key="auc_ci", alt=f"Dot plot of each model's ROC AUC with 95 % intervals, out of fold and on the test split, {dcards.short_task_title(task)}.")
 st.caption("Binary tasks: ROC AUC of the positive class; 3 classes: macro one-vs-rest ROC AUC on the test split. "
            "The dotted line is chance. Pairwise out-of-fold differences with their CIs are on **Compare models**.")

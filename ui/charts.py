@@ -13,8 +13,10 @@ FONT = dict(family="Inter, Segoe UI, sans-serif", size=13)
 
 
 def _layout(fig: go.Figure, title: str, height: int = 380, **kw: Any) -> go.Figure:
+    """Title, size, margins and legend only: no template, so `st.plotly_chart`'s Streamlit theme
+    colours the background, grid and text in the light and in the dark theme alike."""
     fig.update_layout(title=dict(text=title, x=0.01, font=dict(size=15)), height=height, margin=dict(l=10, r=10, t=45, b=10),
-                      font=FONT, template="plotly_white", legend=dict(orientation="h", y=-0.18, x=0, font=dict(size=11)), **kw)
+                      font=FONT, legend=dict(orientation="h", y=-0.18, x=0, font=dict(size=11)), **kw)
     return fig
 
 
@@ -23,7 +25,7 @@ def confusion(matrix: Sequence[Sequence[int]], labels: Sequence[str], title: str
     frac = z / np.maximum(z.sum(axis=1, keepdims=True), 1)
     text = [[f"{int(z[i, j])}<br>({frac[i, j]:.0%})" for j in range(z.shape[1])] for i in range(z.shape[0])]
     fig = go.Figure(go.Heatmap(z=frac, x=[f"pred {l}" for l in labels], y=[f"true {l}" for l in labels], text=text, texttemplate="%{text}",
-                               colorscale=[[0, "#FFFFFF"], [1, color]], zmin=0, zmax=1, showscale=False, hovertemplate="%{y} → %{x}: %{text}<extra></extra>"))
+                               colorscale=[[0, "rgba(128,128,128,0.08)"], [1, color]], zmin=0, zmax=1, showscale=False, hovertemplate="%{y} → %{x}: %{text}<extra></extra>"))
     fig.update_yaxes(autorange="reversed")
     return _layout(fig, title, height=300)
 

@@ -22,7 +22,6 @@ import streamlit as st
 
 from core.dashboard import cards as dcards
 from core.dashboard import curves as dcurves
-from core.dashboard import inference, overlays
 from core.dashboard import records as drecords
 from core import privacy
 from core.errors import DatasetError, MammoError, ModelError, model_reason
@@ -366,34 +365,11 @@ def ensure_models(names: Sequence[str]) -> tuple[list[str], dict[str, str]]:
     return [n for n in names if n not in errors], errors
 
 
-def _analyse(image, names: tuple[str, ...], explain_positive: bool, with_input: bool):
-    base8, scale = overlays.downscale(image.pixels)
-    runs = [inference.run_model(load_model(n), image, with_input=with_input, explain_positive=explain_positive) for n in names]
-    return base8, scale, runs
+# Results derived from an image (an upload above all) are cached per session in
+# ui/analysis.py, never in st.cache_data, which every session of the process shares.
 
 
-@st.cache_data(show_spinner=False, max_entries=24)
-def analyse_upload(digest: str, _data: bytes, name: str, names: tuple[str, ...], explain_positive: bool = False):
-    """(safe metadata table, original shape, display image, scale, model runs) for uploaded bytes.
-
-    Cached by the bytes' SHA-256; the full-resolution pixels are not kept in the cache (each
-    run's maps are shrunk to display size).
-    """
-    image = inference.read_upload(_data, name)
-    base8, scale, runs = _analyse(image, names, explain_positive, with_input=True)
-    return inference.safe_meta_table(image), image.shape, base8, scale, runs
-
-
-@st.cache_data(show_spinner=False, max_entries=24)
-def analyse_path(path: str, mtime: float, names: tuple[str, ...], explain_positive: bool = False):
-    from core.io import read_image
-
-    image = read_image(path)
-    base8, scale, runs = _analyse(image, names, explain_positive, with_input=False)
-    return image.shape, base8, scale, runs
-
-
-@st.cache_data(show_spinner=False, max_entries=2000)
+@st.cache_data(show_spinner=False, max_entries=400)  # dataset thumbnails only (~30 kB each), not uploads
 def thumbnail(path: str | None) -> Any:
     return drecords.thumbnail(path)
 

@@ -53,7 +53,8 @@ def _trace(run: inference.ModelRun) -> None:
 def _layer(run: inference.ModelRun, base8, scale: float, lesions: Sequence[Lesion], prefix: str) -> Choice:
     maps = run.maps
     if not maps:
-        st.image(overlays.overlay_image(base8, None, 0.0, lesions, scale), width="stretch", caption="this model gives no map")
+        st.image(overlays.overlay_image(base8, None, 0.0, lesions, scale), width="stretch", caption="this model gives no map",
+                 alt=f"The mammogram as seen by {run.name}, which gives no map.")
         return (None, 0.0, None)
     names = inference.layer_options(run)
     options = list(names) + [NO_LAYER]
@@ -61,7 +62,8 @@ def _layer(run: inference.ModelRun, base8, scale: float, lesions: Sequence[Lesio
                        format_func=lambda k: "none (the mammogram only)" if k == NO_LAYER else names[k],
                        help="Every map this model returns, drawn on the original mammogram.")
     if key == NO_LAYER:
-        st.image(overlays.overlay_image(base8, None, 0.0, lesions, scale), width="stretch", caption="the mammogram, no map")
+        st.image(overlays.overlay_image(base8, None, 0.0, lesions, scale), width="stretch", caption="the mammogram, no map",
+                 alt="The mammogram without a map layer.")
         return (None, 0.0, None)
     layer = maps[key]
     opacity = st.slider("Opacity", 0.0, 1.0, 0.45, 0.05, key=f"{prefix}_opacity_{run.name}")
@@ -69,7 +71,8 @@ def _layer(run: inference.ModelRun, base8, scale: float, lesions: Sequence[Lesio
     if layer.threshold is not None:
         threshold = st.slider("Outline threshold", 0.0, 1.0, float(min(max(layer.threshold, 0.0), 1.0)), 0.01, key=f"{prefix}_thr_{run.name}_{key}",
                               help="The region where the map reaches this level is outlined in magenta; the default is the model's own threshold.")
-    st.image(overlays.overlay_image(base8, layer, opacity, lesions, scale, threshold), width="stretch", caption=overlays.layer_caption(layer, threshold))
+    st.image(overlays.overlay_image(base8, layer, opacity, lesions, scale, threshold), width="stretch", caption=overlays.layer_caption(layer, threshold),
+             alt=f"The mammogram with {run.name}'s map drawn in colour: {overlays.layer_caption(layer, threshold)}.")
     if threshold is not None:
         share = overlays.region_fraction(overlays.layer_at(layer, base8.shape[:2]), threshold)
         st.caption(f"{share:.1%} of the image is at or above {threshold:.2f}.")

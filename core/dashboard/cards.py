@@ -22,9 +22,11 @@ NOTICE = (
     "Research use only — not a medical device. These models were trained on small public "
     "datasets; their outputs must never inform a diagnosis."
 )
-# one colour per model, stable in the order of `registry.discover()` (plotly's "Bold"-like set)
-PALETTE = ("#1F77B4", "#FF7F0E", "#2CA02C", "#D62728", "#9467BD", "#8C564B", "#E377C2", "#7F7F7F", "#BCBD22", "#17BECF",
-           "#393B79", "#637939", "#8C6D31", "#843C39", "#7B4173")  # d3's ten, then darker ones
+# one colour per model, stable in the order of `registry.discover()`: Okabe & Ito's
+# colour-blind-safe set (black left out: it vanishes on the dark theme), then Paul Tol's
+# "muted" colours, which stay apart under deuteranopia, protanopia and tritanopia
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
+           "#882255", "#44AA99", "#999933", "#6699CC", "#AA4499", "#DDCC77", "#117733", "#88CCEE")
 METRIC_LABELS = {
     "roc_auc": "ROC AUC", "pr_auc": "PR AUC", "sensitivity": "Sensitivity", "specificity": "Specificity",
     "accuracy": "Accuracy", "f1": "F1", "precision": "Precision", "balanced_accuracy": "Balanced acc.",

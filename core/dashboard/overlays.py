@@ -19,11 +19,15 @@ from ..types import Lesion
 
 DISPLAY_LONG_SIDE = 1024
 THUMB_LONG_SIDE = 200
-LESION_COLOR = (0, 255, 120)  # ground truth
+LESION_COLOR = (255, 255, 255)  # ground truth: white over a black edge, visible on any colour map
+LESION_EDGE = (0, 0, 0)
 BOX_COLOR = (255, 255, 255)  # the patch a model saw
 REGION_COLOR = (255, 0, 255)  # a map's thresholded region
 
 _ANCHORS = {  # position, r, g, b
+    "viridis": np.array([[0.000, 0.267, 0.005, 0.329], [0.125, 0.279, 0.175, 0.483], [0.250, 0.230, 0.322, 0.546],
+                         [0.375, 0.173, 0.449, 0.558], [0.500, 0.128, 0.567, 0.551], [0.625, 0.153, 0.680, 0.504],
+                         [0.750, 0.369, 0.789, 0.383], [0.875, 0.667, 0.862, 0.196], [1.000, 0.993, 0.906, 0.144]]),
     "jet": np.array([[0.00, 0, 0, 0.50], [0.15, 0, 0.15, 1.0], [0.35, 0, 0.85, 1.0], [0.50, 0.35, 1.0, 0.6],
                      [0.65, 1.0, 0.95, 0.0], [0.85, 1.0, 0.35, 0.0], [1.00, 0.75, 0.0, 0.0]]),
     "inferno": np.array([[0.00, 0.0, 0.0, 0.02], [0.25, 0.34, 0.06, 0.43], [0.50, 0.73, 0.21, 0.33],
@@ -31,8 +35,10 @@ _ANCHORS = {  # position, r, g, b
     "magenta": np.array([[0.00, 0.25, 0.0, 0.25], [1.00, 1.0, 0.0, 1.0]]),
 }
 _LUTS = {k: (np.stack([np.interp(np.linspace(0, 1, 256), a[:, 0], a[:, i]) for i in (1, 2, 3)], axis=1) * 255 + 0.5).astype(np.uint8) for k, a in _ANCHORS.items()}
-# how each map kind is coloured; a kind not listed here gets "jet"
-KIND_COLORMAP = {"saliency": "jet", "patch_scores": "inferno", "segmentation": "magenta"}
+# how each map kind is coloured: perceptually uniform maps (readable in grey and by colour-blind
+# eyes; "jet" is kept for comparison only); a kind not listed here gets "viridis"
+KIND_COLORMAP = {"saliency": "viridis", "patch_scores": "inferno", "segmentation": "viridis"}
+PLOTLY_COLORSCALE = {"viridis": "Viridis", "inferno": "Inferno", "jet": "Jet", "magenta": [[0, "#400040"], [1, "#FF00FF"]]}
 KIND_TITLE = {"saliency": "saliency", "patch_scores": "patch scores", "segmentation": "segmentation"}
 
 
@@ -80,9 +86,9 @@ def shrink_layer(layer: MapLayer, long_side: int = DISPLAY_LONG_SIDE) -> MapLaye
     return replace(layer, values=downscale_map(layer.values, (max(1, round(h * f)), max(1, round(w * f)))))
 
 
-def colorize(values: np.ndarray, colormap: str = "jet") -> np.ndarray:
+def colorize(values: np.ndarray, colormap: str = "viridis") -> np.ndarray:
     """H x W map in [0, 1] -> H x W x 3 uint8."""
-    return _LUTS.get(colormap, _LUTS["jet"])[to_uint8(values)]
+    return _LUTS.get(colormap, _LUTS["viridis"])[to_uint8(values)]
 
 
 def thumbnail_of(pixels: np.ndarray, long_side: int = THUMB_LONG_SIDE) -> np.ndarray:
@@ -195,11 +201,11 @@ def overlay_image(base8: np.ndarray, layer: MapLayer | np.ndarray | None = None,
     values = None
     if isinstance(layer, MapLayer):
         values = layer_at(layer, base8.shape[:2])
-        colormap = colormap or KIND_COLORMAP.get(layer.kind, "jet")
+        colormap = colormap or KIND_COLORMAP.get(layer.kind, "viridis")
         box = box if box is not None else layer.box
     elif layer is not None:
         values = downscale_map(layer, base8.shape[:2])
-    colormap = colormap or "jet"
+    colormap = colormap or "viridis"
     rgb = np.repeat(base8[..., None], 3, axis=2).astype(np.float32)
     if values is not None and opacity > 0:
         h = np.clip(values, 0, 1)
@@ -217,13 +223,17 @@ def overlay_image(base8: np.ndarray, layer: MapLayer | np.ndarray | None = None,
     for kind, geo in lesion_shapes(lesions, scale):
         if kind == "circle":
             cx, cy, r = geo
+            draw.ellipse((cx - r - 1, cy - r - 1, cx + r + 1, cy + r + 1), outline=LESION_EDGE, width=width + 2)
             draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=LESION_COLOR, width=width)
         elif kind == "box":
+            x0, y0, x1, y1 = geo
+            draw.rectangle((x0 - 1, y0 - 1, x1 + 1, y1 + 1), outline=LESION_EDGE, width=width + 2)
             draw.rectangle(geo, outline=LESION_COLOR, width=width)
         else:
             edge = _mask_outline(geo, (img.size[1], img.size[0]))
             if edge is not None:
                 arr2 = np.asarray(img).copy()
+                arr2[cv2.dilate(edge.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)] = LESION_EDGE
                 arr2[edge] = LESION_COLOR
                 img = Image.fromarray(arr2)
                 draw = ImageDraw.Draw(img)

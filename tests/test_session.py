@@ -1,0 +1,164 @@
+"""Private sessions, bounded caches, progressive runs and shareable links (AppTest + units).
+
+A session's upload, picture and results live in that session's state only: a second
+session (another visitor) sees none of them. Links carry page, task, models, dataset and
+image; values the app does not offer are dropped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.dashboard import inference, session_cache
+from core.dashboard.viewer import layer_grid, outline_paths
+from core.models.prediction import MapLayer, Prediction
+from core.types import Lesion
+
+REPO = Path(__file__).resolve().parents[1]
+APP = str(REPO / "streamlit_app.py")
+
+
+def _live() -> list[str]:
+    from core.dashboard import cards as dcards
+    from core.models import kinds, registry
+
+    cards = [c for c in registry.discover() if dcards.is_shipped(c) and registry.weights_available(c)]
+    # plain classifiers first (cheapest on a busy CPU), composites last
+    return [c["name"] for c in sorted(cards, key=lambda c: (kinds.is_composite(c), kinds.kind_of(c) != "classifier", c["name"]))]
+
+
+def _app(page: str, models: list[str] | None = None, params: dict[str, str] | None = None):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=600)
+    if models is not None:
+        at.session_state["chosen_models"] = models
+    for k, v in (params or {}).items():
+        at.query_params[k] = v
+    if page != "pages/overview.py":
+        at.switch_page(page)  # the first run is the linked page, as for a direct link
+    return at
+
+
+def _qp(at, key: str) -> str:
+    v = at.query_params[key]
+    return v if isinstance(v, str) else v[-1]
+
+
+def _ok(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+# --------------------------------------------------------------------------- units
+def test_bounded_cache_is_lru_and_bounded():
+    c = session_cache.BoundedCache(2)
+    c.put("a", 1)
+    c.put("b", 2)
+    assert c.get("a") == 1  # "a" is now the most recent
+    c.put("c", 3)
+    assert "b" not in c and list(c) == ["a", "c"] and len(c) == 2
+    assert c.get_or_make("a", lambda: 99) == 1 and c.get_or_make("d", lambda: 4) == 4 and "c" not in c
+    assert c.drop(lambda k: k == "a") == 1 and list(c) == ["d"]
+    with pytest.raises(ValueError):
+        session_cache.BoundedCache(0)
+
+
+def test_compact_run_keeps_the_field_of_view_in_float16():
+    shape = (4000, 2600)
+    big = MapLayer("saliency", "saliency", np.random.default_rng(0).random((1024, 666), dtype=np.float32), shape, threshold=0.5)
+    pred = Prediction("m", "stage1", ("normal", "lesion"), np.array([0.4, 0.6]), "lesion", 0.5, {"saliency": big})
+    small = session_cache.compact_run(inference.ModelRun("m", pred)).maps["saliency"]
+    assert small.values.dtype == np.float16 and max(small.values.shape) == session_cache.CACHED_MAP_LONG_SIDE
+    assert small.image_shape == shape and small.on_grid().shape == shape and small.threshold == 0.5
+    assert small.values.nbytes < big.values.nbytes / 7
+    failed = inference.ModelRun("x", None, "boom")
+    assert session_cache.compact_run(failed) is failed
+
+
+def test_viewer_places_maps_and_outlines_in_original_pixels():
+    layer = MapLayer("cam", "saliency", np.ones((7, 5), np.float32), (700, 500))
+    g = layer_grid(layer)
+    assert g.z.shape == (7, 5) and g.dx == 100 and g.dy == 100 and g.x0 == 50 and g.y0 == 50
+    shapes = outline_paths((Lesion("mass", "malignant", center=(100.0, 200.0), radius=30.0), Lesion("mass", "benign", bbox=(1, 2, 3, 4))), (700, 500))
+    assert shapes[0] == {"type": "circle", "x0": 70.0, "y0": 170.0, "x1": 130.0, "y1": 230.0}
+    assert shapes[1] == {"type": "rect", "x0": 1, "y0": 2, "x1": 3, "y1": 4}
+
+
+# --------------------------------------------------------------------------- pages
+def test_second_session_cannot_see_the_first_sessions_upload(sample_dicom):
+    models = _live()[:1]
+    first = _app("pages/upload.py", models)
+    first.run()
+    _ok(first)
+    first.file_uploader(key="upload_file").set_value(("secret-name.dcm", sample_dicom.read_bytes(), "application/dicom")).run()
+    _ok(first)
+    assert len(first.session_state["_session_images"]) == 1
+    if models:
+        assert len(first.session_state["_session_runs"]) == len(models)
+        assert [m for m in first.metric if m.label.startswith("decision:")]
+        assert first.get("plotly_chart")  # probabilities and the zoomable mammogram
+    second = _app("pages/upload.py", models)
+    second.run()
+    _ok(second)
+    assert any("Drop a mammogram" in i.value for i in second.info)
+    assert "_session_images" not in second.session_state and "_session_runs" not in second.session_state
+    assert not [m for m in second.metric if m.label.startswith("decision:")]
+    # nothing about the upload is in a process-wide cache either: no st.cache_data function takes image bytes
+    from ui import common
+
+    assert not hasattr(common, "analyse_upload") and not hasattr(common, "analyse_path")
+    text = " ".join(str(e.value) for e in first.caption) + " ".join(str(e.value) for e in first.markdown)
+    assert "secret-name" not in text
+
+
+def test_sample_button_then_adding_a_model_runs_only_that_model():
+    live = _live()
+    if len(live) < 2:
+        pytest.skip("needs two live models")
+    a, b = live[:2]
+    at = _app("pages/upload.py", [a])
+    at.run()
+    _ok(at)
+    at.button(key="upload_try_sample").click().run()
+    _ok(at)
+    assert any("embedded sample image" in c.value for c in at.caption)
+    assert _qp(at, "dataset") == "sample" and _qp(at, "models") == a
+    runs = at.session_state["_session_runs"]
+    (key,) = [k for k in runs if k[1] == a]
+    first_run = runs.get(key)
+    at.session_state["chosen_models"] = [a, b]
+    at.run()
+    _ok(at)
+    runs = at.session_state["_session_runs"]
+    assert runs.get(key) is first_run  # not recomputed
+    assert len(runs) == 2 and len([m for m in at.metric if m.label.startswith("decision:")]) == 2
+    assert at.selectbox(key="upload_zoom_layer").options  # every map of both models is a layer of the zoomable view
+
+
+def test_shared_links_open_the_same_view():
+    from core.datasets import load_dataset
+
+    live = [n for n in _live()][:2]
+    cmp_ = _app("pages/compare.py", params={"task": "stage2", "models": ",".join(live + ["../../etc/passwd"])})
+    cmp_.run()
+    _ok(cmp_)
+    assert cmp_.segmented_control(key="compare_group").value == "stage2"
+    chosen = cmp_.multiselect(key="compare_models_stage2").value
+    assert "../../etc/passwd" not in chosen
+    assert _qp(cmp_, "task") == "stage2" and _qp(cmp_, "models") == ",".join(chosen)
+
+    ids = [r.image_id for r in load_dataset("sample")]
+    exp = _app("pages/explore.py", models=[], params={"dataset": "sample", "image": ids[2]})
+    exp.run()
+    _ok(exp)
+    assert exp.selectbox(key="explore_dataset").value == "sample"
+    assert exp.selectbox(key="explore_image_sample").value == ids[2]
+    assert _qp(exp, "image") == ids[2]
+
+    bad = _app("pages/explore.py", models=[], params={"dataset": "/root", "image": "<script>"})
+    bad.run()
+    _ok(bad)
+    assert bad.selectbox(key="explore_dataset").value == "sample" and bad.selectbox(key="explore_image_sample").value == ids[0]

@@ -1,0 +1,95 @@
+"""Per-session analysis of one image: the image view and each model's run, cached in this
+session's state (never shared with another visitor), computed model by model with progress.
+
+`core.dashboard.session_cache` bounds what a session holds (three images and their runs);
+changing the model selection runs only the models that have no result yet for the image.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Hashable, Sequence
+
+import streamlit as st
+
+from core.dashboard import inference, session_cache
+from core.dashboard.viewer import ImageView, image_view
+from core.types import Mammogram
+from ui import common
+
+_IMAGES = "_session_images"
+_RUNS = "_session_runs"
+
+
+def images() -> session_cache.BoundedCache:
+    """This session's image views (bounded; dropped with the session)."""
+    if _IMAGES not in st.session_state:
+        st.session_state[_IMAGES] = session_cache.BoundedCache(session_cache.MAX_IMAGES)
+    return st.session_state[_IMAGES]
+
+
+def runs() -> session_cache.BoundedCache:
+    """This session's model runs, keyed by (image key, model, explain_positive)."""
+    if _RUNS not in st.session_state:
+        st.session_state[_RUNS] = session_cache.BoundedCache(session_cache.MAX_RUNS)
+    return st.session_state[_RUNS]
+
+
+class _Reader:
+    """Reads the image at most once per script run, only when something is not cached."""
+
+    def __init__(self, read: Callable[[], Mammogram]) -> None:
+        self._read = read
+        self._image: Mammogram | None = None
+
+    def __call__(self) -> Mammogram:
+        if self._image is None:
+            self._image = self._read()
+        return self._image
+
+
+def view_of(key: Hashable, read: Callable[[], Mammogram], with_meta: bool = False) -> tuple[ImageView, _Reader]:
+    """The image's view from this session's cache, else read and made now. Raises what `read` raises."""
+    reader = _Reader(read)
+    view = images().get(key)
+    if view is None:
+        image = reader()
+        view = images().put(key, image_view(image, inference.safe_meta_table(image) if with_meta else None))
+    return view, reader
+
+
+def run_grid(key: Hashable, names: Sequence[str], reader: Callable[[], Mammogram], explain_positive: bool,
+             draw: Callable[[inference.ModelRun], object], with_input: bool = False, per_row: int = 3) -> tuple[list[inference.ModelRun], dict[str, object]]:
+    """Every named model's run on the image as a card in a grid, `per_row` to a row.
+
+    Cached runs are drawn at once; the others run one by one under a progress bar, and each
+    card appears as soon as its model finishes. Returns (runs in order, {model: what `draw`
+    returned}).
+    """
+    cache = runs()
+    todo = [n for n in names if (key, n, explain_positive) not in cache]
+    bar = st.progress(0.0, text=f"Running {len(todo)} model(s) with their maps…") if todo else None
+    slots = []
+    for start in range(0, len(names), per_row):
+        slots += list(st.columns(per_row))[: len(names[start:start + per_row])]
+    out: list[inference.ModelRun] = []
+    drawn: dict[str, object] = {}
+    done = 0
+    for slot, n in zip(slots, names):
+        run = cache.get((key, n, explain_positive))
+        if run is None:
+            bar.progress(done / len(todo), text=f"Running {common.privacy.md_escape(n)} ({done + 1} of {len(todo)})…")
+            run = inference.run_model(common.load_model(n), reader(), with_input=with_input, explain_positive=explain_positive)
+            run = cache.put((key, n, explain_positive), session_cache.compact_run(run))
+            done += 1
+        out.append(run)
+        with slot:
+            drawn[n] = draw(run)
+    if bar is not None:
+        bar.empty()
+    return out, drawn
+
+
+def forget_others(key: Hashable) -> None:
+    """Drop this session's runs of other images beyond the image cache's bound (they are unreachable)."""
+    kept = set(images())
+    runs().drop(lambda k: k[0] != key and k[0] not in kept)
