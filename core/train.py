@@ -8,6 +8,7 @@ augmentations, resumable from the last finished epoch. Uses a GPU when torch see
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import random
@@ -20,9 +21,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
-# Keras recipes train on TensorFlow (as the shipped models were); serving defaults to Keras
-# on torch (see core.models.keras_backend). No effect once Keras is imported.
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# Keras recipes train on TensorFlow where it is installed (requirements-dev.txt), as the shipped
+# models were; serving defaults to Keras on torch (see core.models.keras_backend). No effect
+# once Keras is imported.
+if importlib.util.find_spec("tensorflow") is not None:
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from .augment import Augment
 from .datasets import load_dataset
