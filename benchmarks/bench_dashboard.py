@@ -8,7 +8,11 @@
 2. one uploaded full-field DICOM (embedded sample, 4432 x 2864, RLE) -> read + every
    shipped model's probabilities + Grad-CAM + display overlays, cold and warm
    (warm = models loaded, computation repeated; a Streamlit cache hit skips all of it);
-3. peak RSS of this process with every shipped model loaded and run.
+3. peak RSS of this process with every shipped model loaded and run;
+4. a Compare rerun (AppTest, fresh process): first draw, switching to the validation split,
+   then a rerun with nothing changed (curves and intervals cached by model, task and split);
+5. peak RSS of one app session with every model and of four concurrent sessions with three
+   uploads each (`benchmarks/bench_memory.py`, which also compares the Keras engines).
 """
 
 from __future__ import annotations
@@ -143,11 +147,35 @@ def upload_path(repeats: int) -> None:
     print(f"memory with every shipped model loaded and run: RSS {cur:.0f} MB, peak RSS {peak:.0f} MB")
 
 
+def compare_rerun() -> None:
+    code = (
+        "import time; from streamlit.testing.v1 import AppTest;"
+        "at = AppTest.from_file('streamlit_app.py', default_timeout=600); at.switch_page('pages/compare.py');"
+        "t=time.perf_counter(); at.run(); t1=time.perf_counter()-t;"
+        "at.radio(key='compare_split').set_value('val'); t=time.perf_counter(); at.run(); t2=time.perf_counter()-t;"
+        "t=time.perf_counter(); at.run(); t3=time.perf_counter()-t;"
+        "ms=[m for m in at.multiselect if m.key and m.key.startswith('compare_models')];"
+        "print(f'{t1:.2f} {t2:.2f} {t3:.2f} {len(ms[0].value) if ms else 0} {bool(at.exception)}')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=900).stdout.strip().splitlines()
+    if out:
+        t1, t2, t3, n, exc = out[-1].split()
+        print(f"Compare ({n} models): first draw {float(t1):.2f} s; switch to the validation split (bootstraps computed) {float(t2):.2f} s; "
+              f"rerun {float(t3):.2f} s (target <= 1 s); exception: {exc}")
+
+
+def memory() -> None:
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_memory.py"), "--skip-keras"], cwd=REPO, capture_output=True, text=True, timeout=3600).stdout
+    for line in out.splitlines()[1:]:
+        print(line)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--no-browser", action="store_true")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--only-upload", action="store_true", help="skip the first-page figures")
+    ap.add_argument("--no-sessions", action="store_true", help="skip the Compare rerun and the session memory figures")
     args = ap.parse_args()
     print(f"CPU cores: {os.cpu_count()}; load average {os.getloadavg()[0]:.1f} (other work on the machine slows every figure)")
     if not args.only_upload:
@@ -155,7 +183,10 @@ def main() -> None:
             first_page_browser()
         first_page_apptest()
     upload_path(args.repeats)
-    print("cache hit: a re-run with the same upload (same SHA-256) or the same dataset image is served by st.cache_data and skips all of the above")
+    print("cache hit: in the app, a rerun with the same image and models is served from the session's own cache and skips all of the above")
+    if not args.no_sessions:
+        compare_rerun()
+        memory()
 
 
 if __name__ == "__main__":
