@@ -169,6 +169,13 @@ def _train_lesion(recipe: dict, args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.predictions:  # a score file of any labelled dataset (python -m core score)
+        from .score.cli import cmd_evaluate_scores
+
+        return cmd_evaluate_scores(args)
+    if not args.model or not args.data:
+        raise UsageError("evaluate needs --model NAME and --data DIR, or --predictions FILE.parquet")
+    args.split = args.split or "test"
     from .datasets import load_dataset
     from .evaluate import evaluate_predictions
     from .models import registry
@@ -327,14 +334,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--folds", default=None, help="folds to run, e.g. 0,1 (default all 5)")
     s.set_defaults(func=cmd_train)
 
-    s = sub.add_parser("evaluate", help="recompute a model's metrics from its weights")
-    s.add_argument("--model", required=True)
+    s = sub.add_parser("evaluate", help="recompute a model's metrics from its weights, or judge a score file")
+    s.add_argument("--model", default=None)
     s.add_argument("--dataset", default="mias", choices=["mias"])
-    s.add_argument("--data", required=True)
-    s.add_argument("--split", default="test", choices=["test", "val", "train", "all"])
+    s.add_argument("--data", default=None)
+    s.add_argument("--predictions", default=None, metavar="FILE.parquet", help="a score file (python -m core score): every model in every task")
+    s.add_argument("--split", default=None, choices=["test", "val", "train", "all"], help="default: test (--model), all (--predictions)")
     s.add_argument("--bootstrap", type=int, default=1000)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_evaluate)
+
+    from .score.cli import add_score_parser
+
+    add_score_parser(sub)
 
     s = sub.add_parser("predict", help="class probabilities per model per file")
     s.add_argument("files", nargs="+")

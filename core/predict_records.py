@@ -18,10 +18,14 @@ from .samples import lesion_rois
 from .types import Record
 
 
-def _task_of(model) -> str:
+def judged_task(task: str) -> str:
     """The label space rows are judged in: a model's own, the segmentation map as stage 1,
     the hierarchy as 3 classes."""
-    return {"hierarchy": "flat3", "segmentation": "stage1"}.get(model.task, model.task)
+    return {"hierarchy": "flat3", "segmentation": "stage1"}.get(task, task)
+
+
+def _task_of(model) -> str:
+    return judged_task(model.task)
 
 
 def predict_records(model, records: Sequence[Record], assignment: dict[str, str] | None = None, *, data_dir: str | Path | None = None, progress: bool = True) -> pd.DataFrame:

@@ -45,22 +45,38 @@ class Hierarchy:
         self.prior_malignant = float(card.get("stage2_prior_malignant", 0.5))
 
     def trace(self, image: Mammogram, roi: Roi | None = None) -> StageTrace:
+        p1, roi = self.first_stage(image, roi)
+        p2 = None if roi is None else float(self.stage2.predict_proba([image], [roi])[0, 1])
+        return self.combine(p1, roi, p2)
+
+    def first_stage(self, image: Mammogram, roi: Roi | None = None) -> tuple[float, Roi | None]:
+        """Stage 1 alone: p(lesion) and, when it says lesion, the region stage 2 must see
+        (split out so that stage 1 and stage 2 can run in different processes: `core.score`)."""
         p1 = float(self.stage1.predict_proba([image])[0, 1])
         if p1 < self.t1:
+            return p1, None
+        if roi is None:
+            roi = default_roi(image.shape, cam_peak(self.stage1.explain(image, 1)))
+        return p1, roi
+
+    def combine(self, p1: float, roi: Roi | None, p2: float | None) -> StageTrace:
+        """The 3-class output from stage 1's p(lesion) and stage 2's p(malignant) (None: not run)."""
+        if p2 is None:
             probs = np.array([1 - p1, p1 * (1 - self.prior_malignant), p1 * self.prior_malignant], np.float32)
             return StageTrace(p1, False, None, None, probs, "normal")
-        if roi is None:
-            peak = cam_peak(self.stage1.explain(image, 1))
-            roi = default_roi(image.shape, peak)
-        p2 = float(self.stage2.predict_proba([image], [roi])[0, 1])
         probs = np.array([1 - p1, p1 * (1 - p2), p1 * p2], np.float32)
         return StageTrace(p1, True, roi, p2, probs, "malignant" if p2 >= self.t2 else "benign")
 
+    def steps(self, t: StageTrace) -> list[dict[str, Any]]:
+        """The stage trace a `Prediction` carries."""
+        out = [{"stage": "stage 1", "model": self.card["stage1"], "p_lesion": round(t.p_lesion, 4), "threshold": self.t1, "says": "lesion" if t.stage1_says_lesion else "normal"}]
+        if t.stage1_says_lesion:
+            out.append({"stage": "stage 2", "model": self.card["stage2"], "p_malignant": round(float(t.p_malignant), 4), "threshold": self.t2, "says": t.decision, "roi": [round(v, 1) for v in t.roi] if t.roi else None})
+        return out
+
     def predict(self, image: Mammogram, roi: Roi | None = None, *, with_maps: bool = True) -> Prediction:
         t = self.trace(image, roi)
-        steps = [{"stage": "stage 1", "model": self.stage1.name, "p_lesion": round(t.p_lesion, 4), "threshold": self.t1, "says": "lesion" if t.stage1_says_lesion else "normal"}]
-        if t.stage1_says_lesion:
-            steps.append({"stage": "stage 2", "model": self.stage2.name, "p_malignant": round(float(t.p_malignant), 4), "threshold": self.t2, "says": t.decision, "roi": [round(v, 1) for v in t.roi] if t.roi else None})
+        steps = self.steps(t)
         maps = {}
         if with_maps:
             maps["saliency"] = heatmap_layer(self.explain(image, self.classes.index(t.decision), roi), image.shape)
