@@ -9,6 +9,7 @@ from core.models import kinds
 from core.errors import MammoError
 from core.io import read_image
 from ui import analysis, common, predictions, share, viewer
+from ui import evaluate_data
 
 st.title("Explore the data")
 common.notice()
@@ -56,6 +57,7 @@ shown = drecords.filter_records(frame, chosen)
 if shown.empty:
     st.info("No image matches these filters.")
     st.stop()
+evaluate_data.section([records[i] for i in shown["index"]], dataset, models)
 
 PER_PAGE, NCOL = 12, 6
 n_pages = (len(shown) - 1) // PER_PAGE + 1

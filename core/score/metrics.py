@@ -135,3 +135,13 @@ def json_safe(obj: Any) -> Any:
     if isinstance(obj, np.integer):
         return int(obj)
     return obj
+
+
+def task_data(frame: pd.DataFrame, model: str, task: str, split: str = "all"):
+    """One model's rows in `task` as the dashboard's `TaskData` (curves, operating points),
+    with the model's validation-chosen threshold in that task."""
+    from ..dashboard.curves import TaskData
+
+    rows, classes = task_frame(frame, model, task, split)
+    own = model_classes(frame, model) == classes
+    return TaskData(model, task, classes, rows, {"threshold": thresholds(frame, model).get(task)}, own)

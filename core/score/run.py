@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -78,10 +79,17 @@ def build_dataset(items: list[dict], plan: Plan, *, workers: int, batch_size: in
     ds = ds.map_batches(decode, batch_size=batch_size, batch_format="numpy", num_cpus=share)
     scored = {m.name: m.scored_maps for m in plan.models}
     for step in plan.steps:
-        ds = ds.map_batches(ModelStep, fn_constructor_args=(step, plan.models_dir, scored[step.model]), batch_size=batch_size,
-                            batch_format="numpy", concurrency=workers, num_cpus=share)
+        with warnings.catch_warnings():  # the actor option has no named parameter yet; its warning would name this file
+            warnings.filterwarnings("ignore", message=".*ray_remote_args.*")
+            ds = ds.map_batches(ModelStep, fn_constructor_args=(step, plan.models_dir, scored[step.model]), batch_size=batch_size,
+                                batch_format="numpy", concurrency=workers, num_cpus=share, ray_remote_args_fn=_no_restart)
     return ds.map_batches(explode, fn_kwargs={"models": plan.models, "classes": plan.classes, "splits": splits}, batch_size=batch_size,
                           batch_format="numpy", num_cpus=0)
+
+
+def _no_restart() -> dict:
+    """A failing actor is not restarted: a model that cannot load marks its rows instead."""
+    return {"max_restarts": 0}
 
 
 def score(data: str | os.PathLike | None, dataset: str, models: Sequence[str], out: str | os.PathLike, *, address: str | None = None,
