@@ -112,8 +112,8 @@ def paired(d: dict[str, Any], colors: dict[str, str]) -> go.Figure:
                          text=[f"{d['auc_a']:.3f}", f"{d['auc_b']:.3f}"], textposition="auto", showlegend=False, hovertemplate="%{y}: %{x:.3f}<extra></extra>"), row=1, col=1)
     lo, hi = d["ci_low"], d["ci_high"]
     ok = lo == lo and hi == hi
-    fig.add_trace(go.Scatter(x=[d["difference"]], y=["A − B"], mode="markers", marker=dict(size=13, color="#222"), showlegend=False,
-                             error_x=dict(type="data", symmetric=False, array=[hi - d["difference"] if ok else 0], arrayminus=[d["difference"] - lo if ok else 0], thickness=2.5, width=8),
+    fig.add_trace(go.Scatter(x=[d["difference"]], y=["A − B"], mode="markers", marker=dict(size=13, color="#888"), showlegend=False,
+                             error_x=dict(type="data", symmetric=False, array=[hi - d["difference"] if ok else 0], arrayminus=[d["difference"] - lo if ok else 0], thickness=2.5, width=8, color="#888"),
                              hovertemplate=f"{d['difference']:+.3f} [{lo:+.3f}, {hi:+.3f}]<extra></extra>"), row=1, col=2)
     fig.add_vline(x=0, line=dict(dash="dot", color="#999"), row=1, col=2)
     fig.update_xaxes(range=[0, 1], row=1, col=1)
