@@ -204,3 +204,91 @@ def test_every_page_and_upload(browser, app_url):
     _no_exception(page)
     _shoot(page, "upload_corrupt")
     ctx.close()
+
+
+def _luminance(png: bytes) -> float:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    return float(np.asarray(Image.open(io.BytesIO(png)).convert("L"), np.float32).mean())
+
+
+def _zoom_range(chart) -> float:
+    """Width of the x range the zoomable mammogram shows now (plotly's own layout state)."""
+    return float(chart.evaluate("g => { const r = g._fullLayout.xaxis.range; return r[1] - r[0]; }"))
+
+
+def test_shared_link_zoom_dark_theme_and_two_sessions(browser, app_url):
+    """A colleague's link opens the same view (dark theme, charts dark too); the mammogram zooms
+    at original resolution; a second, concurrent session sees nothing of the first one's upload."""
+    from core.datasets import load_dataset
+
+    models = _live_models()
+    if not models:
+        pytest.skip("no live model: the viewer needs a prediction")
+    ids = [r.image_id for r in load_dataset("sample")]
+    dark = browser.new_context(viewport={"width": 1440, "height": 1000}, color_scheme="dark")
+    a = dark.new_page()
+    a.goto(f"{app_url}/explore?dataset=sample&image={ids[1]}&models={models[0]}")
+    a.get_by_role("heading", name="Zoom into the original").first.wait_for(timeout=300_000)
+    _settle(a, 300)
+    _no_exception(a)
+    assert a.locator('[data-testid="stMarkdown"]').filter(has_text=ids[1]).count() >= 1  # the linked image is the analysed one
+    assert f"image={ids[1]}" in a.url and f"models={models[0]}" in a.url
+    decisions = a.locator('[data-testid="stMetric"]').filter(has_text="decision:")
+    assert decisions.count() == 1  # the link's model only
+    assert _luminance(a.screenshot()) < 90  # the dark theme
+    chart = a.locator('[data-testid="stPlotlyChart"]').last.locator(".js-plotly-plot").first
+    chart.scroll_into_view_if_needed()
+    a.wait_for_timeout(800)
+    before = _zoom_range(chart)
+    box = chart.bounding_box()
+    a.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    for _ in range(6):
+        a.mouse.wheel(0, -240)
+        a.wait_for_timeout(150)
+    a.wait_for_timeout(800)
+    after = _zoom_range(chart)
+    assert after < 0.8 * before, (before, after)  # zoomed in
+    chart.screenshot(path=str(SHOTS / "explore_zoomed_dark.png"))
+    _shoot(a, "explore_shared_link_dark")
+
+    # Compare in the dark: its charts follow the theme (no white plot on a dark page)
+    a.goto(f"{app_url}/compare?task=stage1")
+    a.locator(".js-plotly-plot").first.wait_for(timeout=300_000)
+    _settle(a)
+    _no_exception(a)
+    assert "task=stage1" in a.url
+    roc = a.locator('[data-testid="stPlotlyChart"]').filter(has=a.locator(".js-plotly-plot")).first
+    assert _luminance(roc.screenshot()) < 110
+    _shoot(a, "compare_dark")
+
+    # two concurrent sessions: A uploads, B (another visitor) sees an empty Upload page
+    light = browser.new_context(viewport={"width": 1440, "height": 1000})
+    b = light.new_page()
+    a.goto(f"{app_url}/upload?models={models[0]}")
+    a.get_by_role("heading", name="Upload a mammogram").first.wait_for(timeout=60_000)
+    a.locator('input[type="file"]').set_input_files(str(Path(load_dataset("sample")[2].path)))
+    b.goto(f"{app_url}/upload")
+    b.get_by_role("heading", name="Upload a mammogram").first.wait_for(timeout=60_000)
+    a.get_by_role("heading", name="Zoom into the original").first.wait_for(timeout=300_000)
+    _settle(a, 300)
+    _settle(b)
+    _no_exception(a)
+    _no_exception(b)
+    assert a.locator('[data-testid="stMetric"]').filter(has_text="decision:").count() == 1
+    assert b.locator('[data-testid="stMetric"]').filter(has_text="decision:").count() == 0
+    assert b.get_by_text("Drop a mammogram above").count() == 1
+    _shoot(a, "upload_session_a_dark")
+    _shoot(b, "upload_session_b")
+    # B tries the sample button: its own result, A's stays A's
+    b.get_by_role("button", name="Try a sample image").click()
+    b.get_by_role("heading", name="Zoom into the original").first.wait_for(timeout=300_000)
+    _settle(b, 300)
+    _no_exception(b)
+    assert "dataset=sample" in b.url
+    _shoot(b, "upload_sample_button")
+    dark.close()
+    light.close()
