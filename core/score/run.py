@@ -54,12 +54,17 @@ def init_ray(address: str | None, workers: int) -> bool:
 
     if ray.is_initialized():
         return False
-    kwargs = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR, configure_logging=True)
+    import ray._private.worker as ray_worker
+
+    # Ray forwards raylet warnings (node ids, addresses, worker counts) to this process's
+    # stderr whatever log_to_driver says; the CLI prints no server detail, and rows carry errors
+    ray_worker.print_to_stdstream = lambda *args, **kwargs: None
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)  # workers import `core` from here (same path on every node)
+    kwargs = dict(log_to_driver=False, logging_level=logging.ERROR, configure_logging=True, runtime_env={"env_vars": {"PYTHONPATH": path}})
     if address:
         ray.init(address=address, **kwargs)
     else:
-        path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
-        ray.init(num_cpus=workers, object_store_memory=LOCAL_OBJECT_STORE, runtime_env={"env_vars": {"PYTHONPATH": path}}, **kwargs)
+        ray.init(num_cpus=workers, object_store_memory=LOCAL_OBJECT_STORE, include_dashboard=False, **kwargs)
     ctx = __import__("ray.data", fromlist=["DataContext"]).DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
