@@ -126,6 +126,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe)
     if recipe.get("kind") in LESION_KINDS:
         return _train_lesion(recipe, args)
+    if recipe.get("kind") == "ensemble":
+        from .ensembles.build import build_ensemble
+
+        if args.smoke:  # over the smoke-trained candidates (one fold, 40 images)
+            recipe = recipe | {"smoke": True, "name": recipe["name"] + "-smoke", "candidates": [c + "-smoke" for c in recipe["candidates"]]}
+        print(f"wrote {build_ensemble(recipe, data_dir=args.data, models_dir=args.models_dir)}")
+        return 0
     if args.smoke:
         recipe = smoke_recipe(recipe)
     if args.oof and recipe["task"] != "hierarchy" and not args.smoke:

@@ -137,3 +137,14 @@ if not space(task).binary:
                      column_config={"accuracy": st.column_config.ProgressColumn("accuracy", format="%.2f", min_value=0, max_value=1)})
         with st.expander(f"Every shared {split} image ({len(table)})"):
             st.dataframe(table, hide_index=True, width="stretch")
+
+if space(task).binary:
+    uncertain = dcards.uncertainty_table([by_name[n] for n in candidates], task)
+    st.subheader("Are the uncertain images the wrong ones?")
+    if uncertain.empty:
+        st.caption("Only models with a spread (ensembles with test-time augmentation) can say which images they are unsure of; none of this task has out-of-fold spreads yet.")
+    else:
+        st.caption("Out of fold: an image is *uncertain* when its spread (sd across augmentations and members) reaches across the model's validation threshold. "
+                   "Accuracy of the confident and of the uncertain images, with counts and Wilson 95 % intervals.")
+        st.dataframe(uncertain, hide_index=True, width="stretch",
+                     column_config={"accuracy": st.column_config.ProgressColumn("accuracy", format="%.2f", min_value=0, max_value=1)})

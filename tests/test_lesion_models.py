@@ -76,3 +76,39 @@ def test_dense_map_geometry_is_exact():
     img = cells_to_image(cells, (192, 224), stride=32, window=4)
     assert img.shape == (192, 224) and img.max() == cells.max() and img[0, 0] == 0 and img[-1, -1] == 11
     assert img[64, 64] == cells[0, 0] and img[96 + 64, 96 + 64] == cells[min(2, (96 + 64 - 48) // 32), min(3, (96 + 64 - 48) // 32)]
+
+
+def test_smoke_ensemble_with_tta_over_the_lesion_models(lesion_models, shared_data, sample_dicom):
+    """Seed 004's ensemble over the smoke-trained lesion models: members chosen on validation,
+    TTA probabilities reproduced from the members by hand, spread and maps carried."""
+    import pandas as pd
+
+    from core.io import read_image
+    from core.labels import project
+    from core.models import registry, tta
+
+    p = cli(lesion_models, "train", "recipes/seed004_ensemble_stage1_tta.yaml", "--smoke", "--data", str(shared_data))
+    assert p.returncode == 0, p.stderr[-2000:]
+    card = registry.card("ens-stage1-tta-smoke", lesion_models)
+    assert card["kind"] == "ensemble" and card["members"] and set(card["members"]) <= {"unet-bcir-lite0-smoke", "patch-lite0-dense-smoke"}
+    assert card["selection"]["skipped"]["s1-efficientnet-lite0-torch-smoke"] == "not in this models folder"
+    oof = pd.read_csv(Path(card["_folder"]) / "oof_predictions.csv")
+    assert {"spread", "threshold", "p_lesion"} <= set(oof.columns) and (oof["spread"] >= 0).all()
+    scores = pd.read_csv(Path(card["_folder"]) / "member_scores.csv")
+    assert set(scores["aug"]) == {"none", "hflip", "vflip"}
+
+    registry.clear_cache()
+    ens = registry.load(card["name"], lesion_models)
+    image = read_image(sample_dicom)
+    pred = ens.predict(image)
+    by_hand = []
+    for name in card["members"]:
+        member = registry.load(name, lesion_models)
+        runs = [project(member.predict_proba([tta.augmented(image, a)]), member.classes, "stage1")[0] for a in card["tta"]]
+        by_hand.append(np.mean(runs, 0))
+    assert pred.probabilities == pytest.approx(np.mean(by_hand, 0), abs=1e-5)
+    assert pred.spread is not None and pred.spread.shape == (2,) and pred.probabilities.sum() == pytest.approx(1, abs=1e-5)
+    assert pred.maps and all(layer.on_grid().shape == image.shape for layer in pred.maps.values())
+    for layer in pred.maps.values():
+        if layer.score_rule:
+            assert layer.rescore() == pytest.approx(layer.score, abs=1e-6)

@@ -32,6 +32,8 @@ def run_card(run: inference.ModelRun, base8, scale: float, lesions: Sequence[Les
             return (None, 0.0, None)
         st.metric(f"decision: {run.decision}", f"{inference.decided_probability(run):.2f}", help="probability of the decided class")
         st.caption(privacy.md_escape(inference.probability_text(run)))
+        if run.prediction.uncertain:
+            st.warning("Uncertain: the spread across augmentations and members reaches across the decision threshold.", icon=":material/help:")
         if badge:
             st.caption(badge)
         _trace(run)

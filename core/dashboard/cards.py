@@ -326,3 +326,18 @@ def history_series(history: pd.DataFrame) -> tuple[list[str], list[str]]:
     losses = [c for c in numeric if "loss" in c]
     others = [c for c in numeric if c not in losses]
     return losses, others
+
+
+def uncertainty_table(cards: Sequence[dict[str, Any]], task: str) -> pd.DataFrame:
+    """Out of fold, per model with a spread: accuracy of its confident vs its uncertain
+    images (card field `uncertainty_oof`), with counts and Wilson 95 % intervals."""
+    rows = []
+    for c in cards:
+        u = c.get("uncertainty_oof")
+        if not u or c.get("task") != task:
+            continue
+        for group in ("confident", "uncertain", "all"):
+            g = u[group]
+            rows.append({"model": c["name"], "images": group, "count": g["images"], "correct": g["correct"],
+                         "accuracy": g["accuracy"], "95 % CI": fmt_ci(g["accuracy"], g["ci_low"], g["ci_high"], 2) if g["accuracy"] is not None else "—"})
+    return pd.DataFrame(rows, columns=["model", "images", "count", "correct", "accuracy", "95 % CI"])

@@ -118,7 +118,7 @@ def pack_patch(recipe: dict[str, Any], data_dir: Path, models_dir: Path | None =
 
 
 def pack_unet(recipe: dict[str, Any], data_dir: Path, models_dir: Path | None = None, log: Log = print, limit: int = 0) -> Path:
-    from .score_rules import get_rule  # noqa: F401  (validates the rule name below)
+    from .score_rules import get_rule, rescaled
 
     t0 = time.time()
     out = run_dir(recipe["name"])
@@ -127,7 +127,7 @@ def pack_unet(recipe: dict[str, Any], data_dir: Path, models_dir: Path | None = 
     records = load_dataset("mias", data_dir)[: limit or None]
     assignment = split_patients(records, seed=0)
     size = int(run["recipe"]["train"]["size"])
-    rule = _rule_on_work_grid(run["rule"], (1024 / size) ** 2)
+    rule = rescaled(run["rule"], (1024 / size) ** 2)
     get_rule(rule)
     card = _base_card(recipe, records, assignment) | {
         "task": "segmentation", "classes": ["normal", "lesion"],
@@ -150,11 +150,6 @@ def pack_unet(recipe: dict[str, Any], data_dir: Path, models_dir: Path | None = 
     folds = _folds_done(out)
     _write_oof(folder, _oof_rows(out, "", folds), folds)
     return folder
-
-
-def _rule_on_work_grid(rule: str, area_scale: float) -> str:
-    name, _, arg = rule.partition(":")
-    return f"{name}:{int(round(float(arg) * area_scale))}" if arg else name
 
 
 def _write_oof(folder: Path, oof: pd.DataFrame, folds: list[int]) -> None:

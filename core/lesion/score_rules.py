@@ -60,3 +60,10 @@ def get_rule(spec: str) -> ScoreRule:
 def candidate_rules(scale: float = 1.0) -> list[str]:
     """The rules a training run compares on validation (areas in pixels of the map grid)."""
     return ["max", f"top_area_mean:{int(4096 * scale)}", f"top_area_mean:{int(16384 * scale)}"]
+
+
+def rescaled(spec: str, area_scale: float) -> str:
+    """The same rule on a grid whose pixel area is `area_scale` times smaller (an area
+    argument grows with it; `max` and `mean` do not change)."""
+    name, _, arg = spec.partition(":")
+    return f"{name}:{int(round(float(arg) * area_scale))}" if arg else name

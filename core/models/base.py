@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..preprocess import Pipeline, Transform, extract_patch, patch_box
 from ..types import Mammogram
-from .kinds import register_kind
+from .kinds import register_fold_loader, register_kind
 from .prediction import MapLayer, Prediction, decide
 
 Roi = tuple[float, float, float]  # cx, cy, radius in original pixels
@@ -135,21 +135,35 @@ class ImageClassifier:
         decision = decide(self.classes, probs, threshold)
         maps = {}
         if with_maps:
-            maps["saliency"] = heatmap_layer(self.explain(image, self.classes.index(decision), roi), image.shape)
+            index = self.classes.index(decision)
+            maps["saliency"] = heatmap_layer(self.explain(image, index, roi), image.shape)
+            guided = self.gradient_saliency(image, index, roi)
+            if guided is not None:
+                maps["guided_backprop"] = heatmap_layer(guided, image.shape)
         return Prediction(self.name, self.task, self.classes, probs, decision, threshold, maps)
 
     def explain(self, image: Mammogram, class_index: int, roi: Roi | None = None) -> Heatmap:
+        """Grad-CAM (pytorch-grad-cam / tf-keras-vis) of one class on the original grid."""
         x, tf, box = self.prepare(image, roi)
-        grid = self.backend.cam(_channels(x), class_index)
-        grid = _unit(grid)
-        local = tf.inverse(grid)
+        return self._on_image(self.backend.cam(_channels(x), class_index), tf, box, image, self.card.get("cam_method", "Grad-CAM"), class_index)
+
+    def gradient_saliency(self, image: Mammogram, class_index: int, roi: Roi | None = None) -> Heatmap | None:
+        """Seed 004's pixel-level saliency beside Grad-CAM, where the backend has one."""
+        fn = getattr(self.backend, "saliency", None)
+        if fn is None:
+            return None
+        x, tf, box = self.prepare(image, roi)
+        return self._on_image(fn(_channels(x), class_index), tf, box, image, getattr(self.backend, "saliency_method", "Guided backprop"), class_index)
+
+    def _on_image(self, grid: np.ndarray, tf: Transform, box, image: Mammogram, method: str, class_index: int) -> Heatmap:
+        local = tf.inverse(_unit(grid))
         if box is None:
             full = local
         else:
             full = np.zeros(image.shape, np.float32)
             x0, y0, x1, y1 = box
             full[y0:y1, x0:x1] = local
-        return Heatmap(values=full.astype(np.float32), method=self.card.get("cam_method", "Grad-CAM"), class_name=self.classes[class_index], box=box)
+        return Heatmap(values=full.astype(np.float32), method=method, class_name=self.classes[class_index], box=box)
 
 
 _BACKENDS = {"torch": "core.models.torch_backend", "keras": "core.models.keras_backend"}
@@ -167,6 +181,19 @@ def build_classifier(card: dict[str, Any], root: str) -> "ImageClassifier":
         raise ModelError(f"model {card['name']!r}: unknown framework {framework!r}")
     backend = importlib.import_module(_BACKENDS[framework]).load_backend(card, Path(card["_folder"]))
     return ImageClassifier(card, backend)
+
+
+@register_fold_loader("classifier")
+def fold_classifier(card: dict[str, Any], fold: int) -> "ImageClassifier | None":
+    """Fold 0 is the shipped model; folds 1-4 live where `train --oof` left them."""
+    from . import registry
+    from .card import repo_root
+
+    if fold == 0:
+        return registry.load(card["name"], Path(card["_folder"]).parent) if registry.weights_available(card) else None
+    scratch = repo_root() / ".cache" / "oof_models"
+    name = f"{card['name']}-fold{fold}"
+    return registry.load(name, scratch) if (scratch / name / "card.json").exists() else None
 
 
 def _channels(x: np.ndarray) -> np.ndarray:

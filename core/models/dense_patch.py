@@ -13,7 +13,7 @@ import numpy as np
 
 from ..preprocess import Pipeline, breast_mask
 from ..types import Mammogram
-from .kinds import register_kind
+from .kinds import register_fold_loader, register_kind
 from .prediction import MapLayer, Prediction
 
 CLASSES = ("normal", "benign", "malignant")
@@ -109,15 +109,33 @@ def _load_state(module, path: Path) -> None:
 
 @register_kind("patch_dense")
 def build_patch_dense(card: dict[str, Any], root: str) -> DensePatchModel:
+    from safetensors.torch import load_file
+
+    return DensePatchModel(card, _patch_net(card, load_file(str(Path(card["_folder"]) / card["weights"]["file"]))))
+
+
+def _patch_net(card: dict[str, Any], state: dict[str, Any]):
     import torch
 
     from ..lesion.patch_net import DensePatchNet
 
     arch = card["architecture"]
     net = DensePatchNet(arch["backbone"], 3, int(arch["window"]), 0.0)
-    _load_state(net, Path(card["_folder"]) / card["weights"]["file"])
-    net = net.to(memory_format=torch.channels_last).eval()
-    return DensePatchModel(card, net)
+    ref = net.state_dict()
+    net.load_state_dict({k: v.to(ref[k].dtype) for k, v in state.items()})
+    return net.to(memory_format=torch.channels_last).eval()
+
+
+@register_fold_loader("patch_dense")
+def fold_patch_dense(card: dict[str, Any], fold: int) -> DensePatchModel | None:
+    """Fold f's patch net with the rules and thresholds chosen on fold f's validation part."""
+    from ..lesion.fold_runs import load_run
+
+    run = load_run(card["name"], fold)
+    if run is None:
+        return None
+    rules = {"stage1": run["rules"]["stage1_rule"], "stage2": run["rules"]["stage2_rule"]}
+    return DensePatchModel(card | {"score_rules": rules, "stage_thresholds": run["thresholds"]}, _patch_net(card, run["net"]))
 
 
 @register_kind("patch_dense_e2e", composite=True)

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 Builder = Callable[[dict[str, Any], str], Any]
+FoldLoader = Callable[[dict[str, Any], int], Any]
 _KINDS: dict[str, Builder] = {}
 _COMPOSITE: set[str] = set()
+_FOLD_LOADERS: dict[str, FoldLoader] = {}
 
 
 def register_kind(name: str, *, composite: bool = False) -> Callable[[Builder], Builder]:
@@ -23,6 +25,24 @@ def register_kind(name: str, *, composite: bool = False) -> Callable[[Builder], 
         return fn
 
     return add
+
+
+def register_fold_loader(name: str) -> Callable[[FoldLoader], FoldLoader]:
+    """How a kind rebuilds the model that fold f of its out-of-fold runs trained (fold 0 is
+    the shipped one); ensembles score members' held-out parts with these."""
+
+    def add(fn: FoldLoader) -> FoldLoader:
+        _FOLD_LOADERS[name] = fn
+        return fn
+
+    return add
+
+
+def fold_model(card: dict[str, Any], fold: int) -> Any | None:
+    """The model trained with fold `fold` held out, or None when that run is not on this machine."""
+    _import_builders()
+    loader = _FOLD_LOADERS.get(kind_of(card))
+    return loader(card, fold) if loader else None
 
 
 def kind_of(card: dict[str, Any]) -> str:
@@ -59,7 +79,7 @@ def known_kinds() -> list[str]:
 
 def _import_builders() -> None:
     """Each kind's module registers itself on import; importing them imports no framework."""
-    from . import base, dense_patch, hierarchy, segmenter  # noqa: F401
+    from . import base, dense_patch, ensemble, hierarchy, segmenter  # noqa: F401
 
 
 def weights_files(card: dict[str, Any]) -> list[Path]:

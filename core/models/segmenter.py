@@ -10,7 +10,7 @@ import numpy as np
 
 from ..preprocess import Pipeline
 from ..types import Mammogram
-from .kinds import register_kind
+from .kinds import register_fold_loader, register_kind
 from .prediction import MapLayer, Prediction, decide
 
 
@@ -69,14 +69,31 @@ class Segmenter:
         return Prediction(self.name, self.task, self.classes, probs, decide(self.classes, probs, threshold), threshold, maps)
 
 
+def _net(state: dict[str, Any]):
+    from ..lesion.unet import BCirUNet
+
+    net = BCirUNet(dropout=0.0)
+    ref = net.state_dict()
+    net.load_state_dict({k: v.to(ref[k].dtype) for k, v in state.items()})
+    return net.eval()
+
+
 @register_kind("segmentation")
 def build_segmenter(card: dict[str, Any], root: str) -> Segmenter:
     from safetensors.torch import load_file
 
-    from ..lesion.unet import BCirUNet
+    return Segmenter(card, _net(load_file(str(Path(card["_folder"]) / card["weights"]["file"]))))
 
-    net = BCirUNet(dropout=0.0)
-    state = load_file(str(Path(card["_folder"]) / card["weights"]["file"]))
-    ref = net.state_dict()
-    net.load_state_dict({k: v.to(ref[k].dtype) for k, v in state.items()})
-    return Segmenter(card, net.eval())
+
+@register_fold_loader("segmentation")
+def fold_segmenter(card: dict[str, Any], fold: int) -> Segmenter | None:
+    """Fold f's U-Net with the score rule chosen on fold f's validation part."""
+    from ..lesion.fold_runs import load_run
+    from ..lesion.score_rules import rescaled
+
+    run = load_run(card["name"], fold)
+    if run is None:
+        return None
+    size = int(run["recipe"]["train"]["size"])
+    rule = rescaled(run["rule"], (1024 / size) ** 2)
+    return Segmenter(card | {"score_rule": rule, "threshold": None}, _net(run["net"]))

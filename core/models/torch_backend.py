@@ -26,6 +26,7 @@ def build_network(arch: dict[str, Any], num_classes: int):
 
 class TorchBackend:
     framework = "torch"
+    saliency_method = "Guided backprop"
 
     def __init__(self, net, cam_layer: str, device: str | None = None) -> None:
         import torch
@@ -36,6 +37,10 @@ class TorchBackend:
         self.cam_layer = cam_layer
         self.optimizer = None
         self._cam = None
+        self._guided = None
+        import threading
+
+        self._guided_lock = threading.Lock()
 
     # ------------------------------------------------------------------ inference
     def _tensor(self, batch: np.ndarray):
@@ -60,6 +65,26 @@ class TorchBackend:
             self._cam = GradCAM(model=self.net, target_layers=[layer])
         grid = self._cam(input_tensor=self._tensor(x[None]), targets=[ClassifierOutputTarget(class_index)])
         return np.asarray(grid[0], np.float32)
+
+    def saliency(self, x: np.ndarray, class_index: int) -> np.ndarray:
+        """Guided back-propagation (pytorch-grad-cam's `GuidedBackpropReLUModel`), |gradient|
+        max over colour channels. It swaps ReLU modules while it runs, so it runs on its own
+        copy of the network: the shared one keeps serving other sessions. (Networks built on
+        ReLU6, such as EfficientNet-Lite and MobileNetV2, keep ReLU6: their map is the plain
+        input gradient through those layers.)"""
+        import copy
+
+        from pytorch_grad_cam import GuidedBackpropReLUModel
+
+        with self._guided_lock:
+            if self._guided is None:
+                net = copy.deepcopy(self.net).eval()
+                for p in net.parameters():
+                    p.requires_grad_(False)
+                self._guided = GuidedBackpropReLUModel(net, device=self.device)
+            with self.torch.enable_grad():
+                grad = self._guided(self._tensor(x[None]), target_category=class_index)
+        return np.abs(np.asarray(grad, np.float32)).max(axis=-1)
 
     def n_params(self) -> int:
         return int(sum(p.numel() for p in self.net.parameters()))
