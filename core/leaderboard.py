@@ -89,7 +89,8 @@ def leaderboard(models_dir: str | Path | None = None, task: str | None = None) -
         f = dict(r)
         for k in ("oof_roc_auc", "oof_pr_auc", "test_roc_auc", "test_pr_auc", "sensitivity", "specificity", "macro_f1", "balanced_accuracy"):
             f[k] = _fmt(r[k])
-        f["oof_fold"] = "—" if r["oof_fold_mean"] is None else f"{r['oof_fold_mean']:.3f} ± {r['oof_fold_sd']:.3f}"
+        sd = r["oof_fold_sd"]
+        f["oof_fold"] = "—" if r["oof_fold_mean"] is None else f"{r['oof_fold_mean']:.3f} ± {sd:.3f}" if sd is not None and sd == sd else f"{r['oof_fold_mean']:.3f} (one fold)"
         f["threshold"] = None if r["threshold"] is None else round(r["threshold"], 3)
         if r["task"] == "flat3":
             f["sensitivity"], f["specificity"] = f"macro-F1 {f['macro_f1']}", f"bal. acc. {f['balanced_accuracy']}"
@@ -125,6 +126,30 @@ def check(models_dir: str | Path | None = None, tol: float = 1e-6) -> list[dict[
                     for part in ("value", "ci_low", "ci_high"):
                         want, got = summary[key][part], again[t][key][part]
                         out.append({"model": c["name"], "figure": f"OOF {key} {part} ({t})", "card": want, "recomputed": got, "same": bool(abs(got - want) <= tol)})
+        out += [{"model": c["name"], "figure": f, "card": want, "recomputed": got, "same": bool(abs(got - want) <= tol or (got != got and want != want))} for f, want, got in _spread_figures(c, oof)]
+    return out
+
+
+def _spread_figures(card: dict[str, Any], oof: pd.DataFrame | None) -> list[tuple[str, float, float]]:
+    """Ensemble figures beyond AUCs: confident / uncertain accuracy and the TTA ablation,
+    recomputed from oof_predictions.csv and member_scores.csv."""
+    from .ensembles.build import tta_ablation
+    from .ensembles.member_scores import SCORES_FILE
+    from .uncertainty import confident_vs_uncertain
+
+    out: list[tuple[str, float, float]] = []
+    u = card.get("uncertainty_oof")
+    if u and oof is not None:
+        again = confident_vs_uncertain(oof, list(card["classes"]))
+        for group in ("confident", "uncertain"):
+            want, got = u[group]["accuracy"], again[group]["accuracy"]
+            if want is not None and got is not None:
+                out.append((f"OOF accuracy of {group} images", want, got))
+    a = card.get("tta_ablation")
+    scores = Path(card["_folder"]) / SCORES_FILE
+    if a and scores.exists():
+        again = tta_ablation(pd.read_csv(scores), a["member"], a["augmentations"], card["task"])
+        out += [(f"TTA ablation {k}", a[k], again[k]) for k in ("oof_roc_auc_without_tta", "oof_roc_auc_with_tta", "ci_low", "ci_high")]
     return out
 
 

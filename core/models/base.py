@@ -193,7 +193,7 @@ def fold_classifier(card: dict[str, Any], fold: int) -> "ImageClassifier | None"
         return registry.load(card["name"], Path(card["_folder"]).parent) if registry.weights_available(card) else None
     scratch = repo_root() / ".cache" / "oof_models"
     name = f"{card['name']}-fold{fold}"
-    return registry.load(name, scratch) if (scratch / name / "card.json").exists() else None
+    return registry.load(name, scratch) if (scratch / name / "predictions.csv").exists() else None  # a finished run
 
 
 def _channels(x: np.ndarray) -> np.ndarray:
