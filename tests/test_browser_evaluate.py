@@ -103,7 +103,7 @@ def test_explore_evaluation_in_a_browser(app_url, archive):
     page.get_by_role("button", name="Run").click()
     page.get_by_text("Predictions (Parquet)").first.wait_for(timeout=400_000)
     _settle(page)
-    page.get_by_role("button", name="stage2").first.click()
+    page.locator('[data-testid="stButtonGroup"]').get_by_text("stage2", exact=True).first.click()
     _settle(page)
     assert page.locator('[data-testid="stException"]').count() == 0
     assert page.locator(".js-plotly-plot").count() >= 3 + len(MODELS)  # ROC, PR, calibration, a confusion matrix per model

@@ -96,7 +96,8 @@ def _results(state: dict, key: str) -> None:
         st.info("No model could be judged on these images yet.")
         return
     task = st.pills("Task", tasks, default=tasks[0], key=f"{key}_task") or tasks[0]
-    st.dataframe(table[table["task"] == task].drop(columns=["task"]), hide_index=True, width="stretch", key=f"{key}_table_{task}",
+    shown = table[table["task"] == task].drop(columns=["task"]).dropna(axis=1, how="all")  # e.g. macro F1 in a binary task
+    st.dataframe(shown, hide_index=True, width="stretch", key=f"{key}_table_{task}",
                  column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("ROC AUC", "AUC low", "AUC high", "PR AUC", "sensitivity", "specificity", "macro F1", "balanced acc.", "Brier", "threshold")})
     st.caption("The cards' metrics on these images: ROC AUC with its 95 % patient-level bootstrap CI (200 resamples); sensitivity and "
                "specificity at each model's validation-chosen threshold. A class folder gives no patient ids, so each image is its own patient.")
