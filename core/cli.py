@@ -112,7 +112,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     if args.format == "json":
         _print_json(json_safe(rows(args.models_dir, args.task)))
         return 0
-    table = leaderboard(args.models_dir, args.task)
+    table = leaderboard(args.models_dir, args.task, brief=args.brief)
     if args.format == "md":
         print(to_markdown(table))
     else:
@@ -366,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("leaderboard", help="the comparison table from committed cards, ranked out of fold")
     s.add_argument("--format", default="md", choices=["md", "csv", "json"])
     s.add_argument("--task", default=None, choices=["stage1", "stage2", "flat3"])
+    s.add_argument("--brief", action="store_true", help="the main columns only (model, seed, kind, out-of-fold and test ROC-AUC, operating point, external check)")
     s.add_argument("--check", action="store_true", help="recompute every card and out-of-fold figure from committed files")
     s.set_defaults(func=cmd_leaderboard)
     return p

@@ -79,11 +79,13 @@ def rows(models_dir: str | Path | None = None, task: str | None = None) -> list[
     return sorted(out, key=rank)
 
 
+BRIEF = ["model", "seed", "kind", "oof_images", "oof_roc_auc", "oof_fold", "test_roc_auc", "sensitivity", "specificity", "external_called_lesion"]
 DISPLAY = ["model", "task", "seed", "kind", "backbone", "init", "oof_images", "oof_roc_auc", "oof_fold", "oof_pr_auc", "test_images", "test_roc_auc", "sensitivity", "specificity", "threshold", "external_called_lesion", "latency_ms", "size_mb", "shipped"]
 
 
-def leaderboard(models_dir: str | Path | None = None, task: str | None = None) -> pd.DataFrame:
-    """Formatted table (strings with CIs) for people; `rows` has the numbers."""
+def leaderboard(models_dir: str | Path | None = None, task: str | None = None, brief: bool = False) -> pd.DataFrame:
+    """Formatted table (strings with CIs) for people; `rows` has the numbers. `brief`: the
+    columns a README or a slide needs."""
     table = []
     for r in rows(models_dir, task):
         f = dict(r)
@@ -95,7 +97,7 @@ def leaderboard(models_dir: str | Path | None = None, task: str | None = None) -
         if r["task"] == "flat3":
             f["sensitivity"], f["specificity"] = f"macro-F1 {f['macro_f1']}", f"bal. acc. {f['balanced_accuracy']}"
         table.append(f)
-    return pd.DataFrame(table, columns=DISPLAY)
+    return pd.DataFrame(table, columns=BRIEF if brief else DISPLAY)
 
 
 def check(models_dir: str | Path | None = None, tol: float = 1e-6) -> list[dict[str, Any]]:
