@@ -15,6 +15,7 @@ from core import quiet  # noqa: F401  (first: TensorFlow / absl / CUDA noise off
 
 import streamlit as st
 
+from core.dashboard import cards as dcards
 from ui import common, share
 
 st.set_page_config(page_title="Mammography AI workbench", page_icon=":material/radiology:", layout="wide", initial_sidebar_state="expanded")
@@ -56,11 +57,14 @@ with st.sidebar:
     usable = [n for n in live if n not in failing]
     if "chosen_models" not in st.session_state:  # a shared link's models, else every usable one
         linked = share.peek_list("models", usable) if page.url_path != "compare" else None
-        st.session_state["chosen_models"] = linked or usable
+        st.session_state["chosen_models"] = linked or [n for n in usable if not dcards.on_demand(common.card_by_name().get(n, {}))]
     else:  # models can appear (or fail) while the app runs; keep the choice valid
         st.session_state["chosen_models"] = [n for n in st.session_state["chosen_models"] if n in usable]
     st.multiselect("Models for live predictions", usable, key="chosen_models",
                    help="Used on the Explore and Upload pages. Only models whose weights are in this checkout and pass their SHA-256 check can predict.")
+    slow = [n for n in usable if dcards.on_demand(common.card_by_name().get(n, {})) and n not in st.session_state["chosen_models"]]
+    if slow:
+        st.caption(f":material/schedule: On demand (over {dcards.ON_DEMAND_MS / 1000:.1f} s an image on CPU; pick to run): " + ", ".join(common.privacy.md_escape(n) for n in slow))
     for n, reason in failing.items():
         st.caption(f":material/error: unavailable — {common.privacy.md_escape(n)}: {common.privacy.md_escape(reason)}")
     n_cards = len(common.cards())

@@ -328,6 +328,14 @@ def history_series(history: pd.DataFrame) -> tuple[list[str], list[str]]:
     return losses, others
 
 
+ON_DEMAND_MS = 1500.0  # one image slower than this on CPU (an ensemble with TTA) is not run on every upload
+
+
+def on_demand(card: dict[str, Any]) -> bool:
+    """Picked by hand, not preselected: the card's measured CPU latency is over the budget."""
+    return float(card.get("latency_ms_p50_cpu_batch1") or 0.0) > ON_DEMAND_MS
+
+
 def uncertainty_table(cards: Sequence[dict[str, Any]], task: str) -> pd.DataFrame:
     """Out of fold, per model with a spread: accuracy of its confident vs its uncertain
     images (card field `uncertainty_oof`), with counts and Wilson 95 % intervals."""
