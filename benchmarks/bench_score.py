@@ -2,7 +2,7 @@
 at two archive sizes, and the share of time spent decoding vs in the models.
 
     python benchmarks/bench_score.py                                   # 200 and 1,000 files, every shipped model
-    python benchmarks/bench_score.py --sizes 200,1000 --model flat3-efficientnet-lite0-torch s2-mobilenet-keras
+    python benchmarks/bench_score.py --sizes 200,1000 --model s1-mobilenetv2-torch s2-mobilenet-keras
 
 The archive: copies of the eight embedded sample DICOMs with new UIDs, shrunk to varied
 sizes, RLE re-encoded, one corrupt file in 50 (`core.score.synthetic`). Peak memory is the

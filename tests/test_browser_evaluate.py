@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHOTS = REPO / "tests" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update"]
-MODELS = ["flat3-efficientnet-lite0-torch", "s2-mobilenet-keras"]
+MODELS = ["patch-lite0-dense", "s2-mobilenet-keras"]
 
 
 def _free_port() -> int:

@@ -13,7 +13,7 @@ from core.models import registry
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "streamlit_app.py")
-MODELS = ["flat3-efficientnet-lite0-torch", "s2-mobilenet-keras"]  # a torch and a Keras model, both read as stage 2
+MODELS = ["patch-lite0-dense", "s2-mobilenet-keras"]  # a torch and a Keras model, both read as stage 2
 KEY = "evaldata_folder"
 
 

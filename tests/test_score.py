@@ -19,7 +19,7 @@ from core.models import registry
 
 pytest.importorskip("ray")
 
-TORCH, KERAS = "flat3-efficientnet-lite0-torch", "s2-mobilenet-keras"  # cheap, and both readable as stage 2 (benign vs malignant)
+TORCH, KERAS = "patch-lite0-dense", "s2-mobilenet-keras"  # shipped, both readable as stage 2 (benign vs malignant); the torch one has scored maps
 N_FILES = 20
 
 
@@ -107,10 +107,12 @@ def test_rows_equal_an_in_process_prediction(scored):
     root, out, *_ = scored
     frame = pd.read_parquet(out)
     row = frame[(frame["model"] == TORCH) & frame["error"].isna()].iloc[0]
-    pred = registry.load(TORCH).predict(read_image(root / f"{row['image_id']}.dcm"), with_maps=False)
+    pred = registry.load(TORCH).predict(read_image(root / f"{row['image_id']}.dcm"))
     got = row[[f"p_{c}" for c in pred.classes]].to_numpy(float)
     assert np.allclose(got, pred.probabilities, atol=1e-5)
     assert row["pred"] == pred.decision
+    scored = {k: m.score for k, m in pred.maps.items() if m.score is not None}
+    assert scored and all(row[f"map_{k}"] == pytest.approx(v, abs=1e-5) for k, v in scored.items())  # each map's image score
 
 
 def test_evaluate_reproduces_sklearn(scored, capsys):
