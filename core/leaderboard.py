@@ -61,7 +61,7 @@ def rows(models_dir: str | Path | None = None, task: str | None = None) -> list[
             out.append({
                 "model": c["name"], "task": t, "own_task": c["task"], "kind": kinds.kind_of(c), "seed": c.get("seed_system"), "framework": c.get("framework"), "backbone": backbone(c),
                 "init": "ImageNet" if str((c.get("initial_weights") or {}).get("source", "")).startswith("ImageNet") else ("—" if kinds.is_composite(c) else "random"),
-                "oof_images": (oof or {}).get("n_images"), "oof_roc_auc": _num((oof or {}).get("roc_auc")), "oof_pr_auc": _num((oof or {}).get("pr_auc")),
+                "oof_images": (oof or {}).get("n_images"), "oof_folds": (oof or {}).get("folds"), "oof_roc_auc": _num((oof or {}).get("roc_auc")), "oof_pr_auc": _num((oof or {}).get("pr_auc")),
                 "oof_fold_mean": (oof or {}).get("fold_roc_auc", {}).get("mean"), "oof_fold_sd": (oof or {}).get("fold_roc_auc", {}).get("sd"),
                 "test_images": test.get("n_images"), "test_roc_auc": _num(m.get("roc_auc")), "test_pr_auc": _num(m.get("pr_auc")),
                 "sensitivity": _num(m.get("sensitivity")), "specificity": _num(m.get("specificity")), "macro_f1": _num(m.get("macro_f1")), "balanced_accuracy": _num(m.get("balanced_accuracy")),
@@ -74,7 +74,8 @@ def rows(models_dir: str | Path | None = None, task: str | None = None) -> list[
     def rank(r: dict[str, Any]) -> tuple:
         oof = (r["oof_roc_auc"] or {}).get("value", -1.0)
         test = (r["test_roc_auc"] or {}).get("value", -1.0)
-        return (order.get(r["task"], 9), -(oof if oof == oof else -1.0), -(test if test == test else -1.0), r["model"])
+        # complete cross-validations first: one fold's 66 images cannot outrank 322
+        return (order.get(r["task"], 9), -(r["oof_folds"] or 0), -(oof if oof == oof else -1.0), -(test if test == test else -1.0), r["model"])
 
     return sorted(out, key=rank)
 
