@@ -103,7 +103,7 @@ def _settle(page, timeout_s: float = 240) -> None:
     deadline = time.time() + timeout_s
     quiet = 0
     while time.time() < deadline:
-        busy = page.locator('[data-testid="stStatusWidget"], [data-testid="stSkeleton"], [data-testid="stSpinner"], [data-stale="true"]').count() > 0
+        busy = page.locator('[data-testid="stStatusWidget"], [data-testid="stSkeleton"], [data-testid="stSpinner"], [data-testid="stProgress"], [data-stale="true"]').count() > 0
         quiet = 0 if busy else quiet + 1
         if quiet >= 6:
             page.wait_for_timeout(500)  # let plotly finish drawing
