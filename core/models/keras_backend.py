@@ -84,17 +84,41 @@ class KerasBackend:
         import torch
         from scipy.ndimage import zoom
 
-        if self._cam_model is None:
-            clone = self.keras.models.clone_model(self.model)
-            clone.set_weights(self.model.get_weights())
-            clone.layers[-1].activation = self.keras.activations.linear  # the logits, as ReplaceToLinear
-            self._cam_model = self.keras.Model(clone.inputs, [_seek_conv(clone, self.cam_layer).output, clone.outputs[0]])
+        self._linear_model()
         with torch.enable_grad():
             feats, logits = self._cam_model(torch.from_numpy(np.ascontiguousarray(x[None], np.float32)), training=False)
             grads = torch.autograd.grad(logits[0, class_index], feats)[0]
         f, g = feats.detach().cpu().numpy()[0], grads.cpu().numpy()[0]
         cam = np.maximum((f * g.mean(axis=(0, 1), keepdims=True)).sum(axis=-1), 0.0)
         return zoom(cam, (x.shape[0] / cam.shape[0], x.shape[1] / cam.shape[1]), order=1).astype(np.float32)
+
+    def _linear_model(self):
+        """The CAM layer's feature map and the logits (tf-keras-vis's ReplaceToLinear: the last
+        layer without its activation).
+
+        With a Dense head (both shipped models) the logits are that layer's affine part on its
+        input, read from a functional view of the same layers: no copy of the network, and no
+        `clone_model`, whose config round trip makes Keras import TensorFlow where it is
+        installed (its lazy `tf.available` check in `serialize_keras_object`): +450 MB of RSS
+        for a model served on torch. Other heads fall back to a clone."""
+        if self._cam_model is None:
+            head = self.model.layers[-1]
+            if isinstance(head, self.keras.layers.Dense) and not getattr(head, "quantization_mode", None):
+                trunk = self.keras.Model(self.model.inputs, [_seek_conv(self.model, self.cam_layer).output, head.input])
+                ops = self.keras.ops
+
+                def cam_model(x, training=False):
+                    feats, h = trunk(x, training=training)
+                    logits = ops.matmul(h, head.kernel)
+                    return feats, (logits + head.bias if head.use_bias else logits)
+
+                self._cam_model = cam_model
+                return self._cam_model
+            clone = self.keras.models.clone_model(self.model)
+            clone.set_weights(self.model.get_weights())
+            clone.layers[-1].activation = self.keras.activations.linear
+            self._cam_model = self.keras.Model(clone.inputs, [_seek_conv(clone, self.cam_layer).output, clone.outputs[0]])
+        return self._cam_model
 
     def n_params(self) -> int:
         return int(self.model.count_params())
