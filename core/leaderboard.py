@@ -62,6 +62,7 @@ def rows(models_dir: str | Path | None = None, task: str | None = None) -> list[
                 "model": c["name"], "task": t, "own_task": c["task"], "kind": kinds.kind_of(c), "seed": c.get("seed_system"), "framework": c.get("framework"), "backbone": backbone(c),
                 "init": "ImageNet" if str((c.get("initial_weights") or {}).get("source", "")).startswith("ImageNet") else ("—" if kinds.is_composite(c) else "random"),
                 "oof_images": (oof or {}).get("n_images"), "oof_folds": (oof or {}).get("folds"), "oof_roc_auc": _num((oof or {}).get("roc_auc")), "oof_pr_auc": _num((oof or {}).get("pr_auc")),
+                "oof_macro_f1": _num((oof or {}).get("macro_f1")), "oof_balanced_accuracy": _num((oof or {}).get("balanced_accuracy")),
                 "oof_fold_mean": (oof or {}).get("fold_roc_auc", {}).get("mean"), "oof_fold_sd": (oof or {}).get("fold_roc_auc", {}).get("sd"),
                 "test_images": test.get("n_images"), "test_roc_auc": _num(m.get("roc_auc")), "test_pr_auc": _num(m.get("pr_auc")),
                 "sensitivity": _num(m.get("sensitivity")), "specificity": _num(m.get("specificity")), "macro_f1": _num(m.get("macro_f1")), "balanced_accuracy": _num(m.get("balanced_accuracy")),
@@ -72,7 +73,8 @@ def rows(models_dir: str | Path | None = None, task: str | None = None) -> list[
     order = {t: i for i, t in enumerate(("stage1", "stage2", "flat3"))}
 
     def rank(r: dict[str, Any]) -> tuple:
-        oof = (r["oof_roc_auc"] or {}).get("value", -1.0)
+        # 3 classes rank on the decisions (macro-F1), binary tasks on ROC-AUC
+        oof = ((r["oof_macro_f1"] if r["task"] == "flat3" else r["oof_roc_auc"]) or {}).get("value", -1.0)
         test = (r["test_roc_auc"] or {}).get("value", -1.0)
         # complete cross-validations first: one fold's 66 images cannot outrank 322
         return (order.get(r["task"], 9), -(r["oof_folds"] or 0), -(oof if oof == oof else -1.0), -(test if test == test else -1.0), r["model"])
@@ -90,13 +92,15 @@ def leaderboard(models_dir: str | Path | None = None, task: str | None = None, b
     table = []
     for r in rows(models_dir, task):
         f = dict(r)
-        for k in ("oof_roc_auc", "oof_pr_auc", "test_roc_auc", "test_pr_auc", "sensitivity", "specificity", "macro_f1", "balanced_accuracy"):
+        for k in ("oof_roc_auc", "oof_pr_auc", "oof_macro_f1", "oof_balanced_accuracy", "test_roc_auc", "test_pr_auc", "sensitivity", "specificity", "macro_f1", "balanced_accuracy"):
             f[k] = _fmt(r[k])
         sd = r["oof_fold_sd"]
         f["oof_fold"] = "—" if r["oof_fold_mean"] is None else f"{r['oof_fold_mean']:.3f} ± {sd:.3f}" if sd is not None and sd == sd else f"{r['oof_fold_mean']:.3f} (one fold)"
         f["threshold"] = None if r["threshold"] is None else round(r["threshold"], 3)
         if r["task"] == "flat3":
             f["sensitivity"], f["specificity"] = f"macro-F1 {f['macro_f1']}", f"bal. acc. {f['balanced_accuracy']}"
+            if r["oof_macro_f1"]:
+                f["oof_fold"], f["oof_pr_auc"] = f"macro-F1 {f['oof_macro_f1']}", f"bal. acc. {f['oof_balanced_accuracy']}"
         table.append(f)
     return pd.DataFrame(table, columns=BRIEF if brief else DISPLAY)
 
@@ -106,7 +110,7 @@ def check(models_dir: str | Path | None = None, tol: float = 1e-6) -> list[dict[
     out-of-fold figure from oof_predictions.csv; one line per figure: card vs recomputed."""
     from .evaluate import evaluate_predictions
     from .finish import view_frame
-    from .oof import card_oof, read_oof
+    from .oof import card_oof, metric_figures, read_oof
 
     out = []
     for c in registry.discover(models_dir):
@@ -125,10 +129,10 @@ def check(models_dir: str | Path | None = None, tol: float = 1e-6) -> list[dict[
         if oof is not None and c.get("oof"):
             again = card_oof(c, oof)
             for t, summary in c["oof"].items():
-                for key in ("roc_auc", "pr_auc"):
+                for key, figure in metric_figures(summary).items():
                     for part in ("value", "ci_low", "ci_high"):
-                        want, got = summary[key][part], again[t][key][part]
-                        out.append({"model": c["name"], "figure": f"OOF {key} {part} ({t})", "card": want, "recomputed": got, "same": bool(abs(got - want) <= tol)})
+                        want, got = figure[part], metric_figures(again.get(t, {})).get(key, {}).get(part, float("nan"))
+                        out.append({"model": c["name"], "figure": f"OOF {key} {part} ({t})", "card": want, "recomputed": got, "same": bool(abs(got - want) <= tol or (got != got and want != want))})
         out += [{"model": c["name"], "figure": f, "card": want, "recomputed": got, "same": bool(abs(got - want) <= tol or (got != got and want != want))} for f, want, got in _spread_figures(c, oof)]
     return out
 
@@ -148,6 +152,13 @@ def _spread_figures(card: dict[str, Any], oof: pd.DataFrame | None) -> list[tupl
             want, got = u[group]["accuracy"], again[group]["accuracy"]
             if want is not None and got is not None:
                 out.append((f"OOF accuracy of {group} images", want, got))
+    if card.get("flat_vs_hierarchy") and oof is not None:
+        from .oof import paired_three_class, read_oof
+
+        for want in card["flat_vs_hierarchy"]:
+            flat = read_oof(registry.card(want["flat"], Path(card["_folder"]).parent))
+            again = paired_three_class(oof, flat, card["classes"])
+            out += [(f"hierarchy − {want['flat']} {key} {part}", want[key][part], again[key][part]) for key in ("macro_f1", "balanced_accuracy") for part in ("difference", "ci_low", "ci_high")]
     a = card.get("tta_ablation")
     scores = Path(card["_folder"]) / SCORES_FILE
     if a and scores.exists():

@@ -73,10 +73,75 @@ def oof_summary(view: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> dict[s
     }
 
 
+def three_class_summary(oof: pd.DataFrame, classes: Sequence[str], n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Out-of-fold 3-class figures with patient-level 95 % CIs: macro-F1, balanced accuracy,
+    per-class recall, one-vs-rest ROC-AUC, and the confusion matrix. The decision is the
+    model's own (`pred`: the hierarchy's stage thresholds) or else the most probable class."""
+    from .evaluate import bootstrap_ci, multiclass_metrics, prob_columns
+
+    classes = list(classes)
+    rows = oof.reset_index(drop=True)
+    rows = rows.assign(pred=decisions(rows, classes))
+    index = {c: i for i, c in enumerate(classes)}
+
+    def compute(r: pd.DataFrame) -> dict[str, Any]:
+        y, p = r["truth"].map(index).to_numpy(), r["pred"].map(index).to_numpy()
+        m = multiclass_metrics(y, r[prob_columns(classes)].to_numpy(), p)
+        recall = skm.recall_score(y, p, labels=list(range(len(classes))), average=None, zero_division=0)
+        return m | {f"recall_{c}": float(v) for c, v in zip(classes, recall)}
+
+    keys = ["macro_f1", "balanced_accuracy", "roc_auc"] + [f"recall_{c}" for c in classes]
+    point = compute(rows)
+    ci = bootstrap_ci(rows, compute, keys, n=n_boot, seed=seed)
+    per_fold = [compute(g)["macro_f1"] for _, g in rows.groupby("fold")]
+    return {
+        "n_images": int(len(rows)), "n_patients": int(rows["patient_id"].nunique()), "folds": int(rows["fold"].nunique()),
+        "class_counts": {c: int((rows["truth"] == c).sum()) for c in classes}, "confusion": point["confusion"], "confusion_labels": classes,
+        **{k: {"value": float(point[k]), "ci_low": ci[k][0], "ci_high": ci[k][1]} for k in keys},
+        "fold_macro_f1": {"mean": float(np.mean(per_fold)), "sd": float(np.std(per_fold, ddof=1)) if len(per_fold) > 1 else float("nan"), "values": [float(v) for v in per_fold]},
+    }
+
+
+def decisions(oof: pd.DataFrame, classes: Sequence[str]) -> pd.Series:
+    """Each row's 3-class decision: the model's own (`pred`) or else the most probable class."""
+    if "pred" in oof.columns:
+        return oof["pred"]
+    from .evaluate import prob_columns
+
+    return pd.Series([list(classes)[i] for i in oof[prob_columns(classes)].to_numpy().argmax(1)], index=oof.index)
+
+
+def paired_three_class(a: pd.DataFrame, b: pd.DataFrame, classes: Sequence[str], n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Macro-F1 and balanced accuracy of a minus b on the out-of-fold images both decided,
+    resampling patients (paired), e.g. the hierarchy against the flat 3-class model."""
+    both = a.assign(pred_a=decisions(a, classes))[["image_id", "patient_id", "truth", "pred_a"]].merge(
+        b.assign(pred_b=decisions(b, classes))[["image_id", "pred_b"]], on="image_id")
+    index = {c: i for i, c in enumerate(classes)}
+    y, pa, pb = (both[c].map(index).to_numpy() for c in ("truth", "pred_a", "pred_b"))
+    figures = {"macro_f1": lambda t, p: skm.f1_score(t, p, average="macro", labels=list(range(len(classes))), zero_division=0),
+               "balanced_accuracy": skm.balanced_accuracy_score}
+    boots = _boot_indices(both["patient_id"].to_numpy(), n_boot, seed)
+    out: dict[str, Any] = {"n_images": int(len(both)), "n_patients": int(both["patient_id"].nunique())}
+    for key, fn in figures.items():
+        diffs = [fn(y[i], pa[i]) - fn(y[i], pb[i]) for i in boots]
+        lo, hi = _ci(diffs)
+        out[key] = {"a": float(fn(y, pa)), "b": float(fn(y, pb)), "difference": float(fn(y, pa) - fn(y, pb)), "ci_low": lo, "ci_high": hi}
+    return out
+
+
 def card_oof(card: dict[str, Any], oof: pd.DataFrame, n_boot: int = 1000) -> dict[str, Any]:
-    """The card's `oof` entry: one summary per binary task its classes can be read in."""
+    """The card's `oof` entry: one summary per task its classes can be read in (binary tasks:
+    AUCs; the 3-class task, for a 3-class output: the decisions' figures)."""
     classes = list(card["classes"])
-    return {t: oof_summary(oof_view(oof, classes, t), n_boot) for t in tasks_for(classes) if space(t).binary}
+    out = {t: oof_summary(oof_view(oof, classes, t), n_boot) for t in tasks_for(classes) if space(t).binary}
+    if tuple(classes) == space("flat3").classes:
+        out["flat3"] = three_class_summary(oof, classes, n_boot)
+    return out
+
+
+def metric_figures(summary: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """The entries of a summary that are figures with an interval (what `leaderboard --check` recomputes)."""
+    return {k: v for k, v in summary.items() if isinstance(v, dict) and {"value", "ci_low", "ci_high"} <= set(v)}
 
 
 def paired_difference(a: pd.DataFrame, b: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:

@@ -138,6 +138,26 @@ if not space(task).binary:
         with st.expander(f"Every shared {split} image ({len(table)})"):
             st.dataframe(table, hide_index=True, width="stretch")
 
+if not space(task).binary:
+    st.subheader("Flat or hierarchical? Out of fold")
+    three = [by_name[n] for n in candidates if dcards.three_class_confusion(by_name[n])]
+    if not three:
+        st.caption("No 3-class model has out-of-fold decisions yet (models/<name>/oof_predictions.csv).")
+    else:
+        st.caption("Seed 001's question on every film, each decided by models that never saw it: the flat 3-class model's own decision "
+                   "against the hierarchy's (stage 1, then stage 2 where stage 1 said lesion, each at its fold's validation threshold). "
+                   "Figures with patient-level bootstrap 95 % intervals.")
+        st.dataframe(dcards.three_class_oof_table(three), hide_index=True, width="stretch")
+        cols = st.columns(len(three))
+        for col, card in zip(cols, three):
+            cm, labels = dcards.three_class_confusion(card)
+            col.plotly_chart(charts.confusion(cm, labels, f"{card['name']}, out of fold (n={sum(map(sum, cm))})", colors.get(card["name"])),
+                             width="stretch", key=f"cm_oof_{card['name']}")
+        paired = dcards.flat_vs_hierarchy_table(three)
+        if not paired.empty:
+            st.markdown("**Paired difference, hierarchy − flat** (same images, patients resampled together)")
+            st.dataframe(paired, hide_index=True, width="stretch")
+
 if space(task).binary:
     uncertain = dcards.uncertainty_table([by_name[n] for n in candidates], task)
     st.subheader("Are the uncertain images the wrong ones?")

@@ -121,6 +121,31 @@ def test_oof_summary_matches_sklearn_and_paired_difference_is_paired():
     assert d["difference"] > 0 and d["n_images"] == n
 
 
+def test_three_class_oof_figures_match_sklearn_and_the_paired_difference_is_paired():
+    from sklearn.metrics import balanced_accuracy_score, f1_score, recall_score
+
+    from core.oof import paired_three_class, three_class_summary
+
+    rng = np.random.default_rng(1)
+    n, classes = 150, ["normal", "benign", "malignant"]
+    truth = rng.choice(classes, n, p=[0.6, 0.2, 0.2])
+    probs = rng.dirichlet([1, 1, 1], n)
+    oof = pd.DataFrame({"image_id": [f"i{i}" for i in range(n)], "patient_id": [f"p{i // 2}" for i in range(n)], "fold": np.arange(n) % 5, "truth": truth,
+                        "p_normal": probs[:, 0], "p_benign": probs[:, 1], "p_malignant": probs[:, 2]})
+    argmax = np.array(classes)[probs.argmax(1)]
+    s = three_class_summary(oof, classes, n_boot=200)  # no `pred`: the most probable class decides
+    assert s["macro_f1"]["value"] == pytest.approx(f1_score(truth, argmax, average="macro", labels=classes))
+    assert s["balanced_accuracy"]["value"] == pytest.approx(balanced_accuracy_score(truth, argmax))
+    assert s["recall_benign"]["value"] == pytest.approx(recall_score(truth, argmax, labels=classes, average=None)[1])
+    assert s["macro_f1"]["ci_low"] <= s["macro_f1"]["value"] <= s["macro_f1"]["ci_high"] and np.sum(s["confusion"]) == n
+    own = oof.assign(pred=truth)  # a model's own decision wins over its probabilities
+    assert three_class_summary(own, classes, n_boot=50)["macro_f1"]["value"] == 1.0
+    same = paired_three_class(oof, oof, classes, n_boot=100)
+    assert same["macro_f1"]["difference"] == 0 and same["macro_f1"]["ci_low"] == same["macro_f1"]["ci_high"] == 0
+    better = paired_three_class(own, oof, classes, n_boot=200)
+    assert better["macro_f1"]["ci_low"] > 0 and better["n_images"] == n
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "core", *args], cwd=REPO, capture_output=True, text=True, timeout=600)
 

@@ -2,7 +2,8 @@
 
 Each engine runs in its own process (Keras picks its engine once, at import): the shipped
 `.keras` models give the same probabilities on both, and the torch-autograd Grad-CAM gives
-the same map as tf-keras-vis's Gradcam. Skipped when TensorFlow or a shipped Keras model
+the same map as tf-keras-vis's Gradcam, the torch-autograd gradient the same map as
+tf-keras-vis's Saliency. Skipped when TensorFlow or a shipped Keras model
 is missing.
 """
 
@@ -31,7 +32,8 @@ for name in sys.argv[2:]:
     shape = tuple(m.backend.model.inputs[0].shape[1:])
     x = np.random.default_rng(0).random(shape, dtype=np.float32)
     out[name] = {"engine": m.backend.engine, "p": m.backend.forward(x[None])[0].tolist(),
-                 "cam": [m.backend.cam(x, k).tolist() for k in range(len(m.classes))]}
+                 "cam": [m.backend.cam(x, k).tolist() for k in range(len(m.classes))],
+                 "saliency": [m.backend.saliency(x, k).tolist() for k in range(len(m.classes))]}
 print(json.dumps(out))
 """
 
@@ -65,3 +67,7 @@ def test_keras_on_torch_matches_tensorflow():
             assert a.shape == b.shape
             scale = max(float(np.abs(b).max()), 1e-6)
             assert float(np.abs(a - b).max()) / scale < 1e-3, (n, k)
+        for k, (a, b) in enumerate(zip(on_torch[n]["saliency"], on_tf[n]["saliency"])):
+            a, b = np.asarray(a), np.asarray(b)
+            assert a.shape == b.shape == np.asarray(on_tf[n]["cam"][k]).shape and b.max() > 0
+            assert float(np.abs(a - b).max()) / float(b.max()) < 1e-3, ("saliency", n, k)

@@ -112,3 +112,51 @@ def test_smoke_ensemble_with_tta_over_the_lesion_models(lesion_models, shared_da
     for layer in pred.maps.values():
         if layer.score_rule:
             assert layer.rescore() == pytest.approx(layer.score, abs=1e-6)
+
+
+def test_smoke_hierarchy_rebuilt_on_the_lesion_models(lesion_models, shared_data, sample_dicom):
+    """Seed 001's hierarchy rebuilt from the best out-of-fold stage models (smoke ensembles
+    here): picked by out-of-fold ROC-AUC, its out-of-fold rows reproduced from the stages'
+    held-out rows by the stage rule, judged against the flat model, through the CLI."""
+    import pandas as pd
+
+    from core.models import registry
+
+    for recipe, name in (("recipes/seed004_ensemble_stage1_tta.yaml", "ens-stage1-tta-smoke"), ("recipes/seed004_ensemble_stage2_tta.yaml", "ens-stage2-tta-smoke")):
+        if not (lesion_models / name / "card.json").exists():  # the test above may have built it
+            p = cli(lesion_models, "train", recipe, "--smoke", "--data", str(shared_data))
+            assert p.returncode == 0, p.stderr[-2000:]
+    s2 = registry.card("ens-stage2-tta-smoke", lesion_models)
+    outside = pd.read_csv(Path(s2["_folder"]) / "oof_outside_task.csv")
+    assert set(outside["truth"]) == {"normal"} and outside["threshold"].notna().all()  # stage 2's opinion on normal films
+
+    p = cli(lesion_models, "train", "recipes/seed001_hierarchy_lesion.yaml", "--smoke", "--data", str(shared_data))
+    assert p.returncode == 0, p.stderr[-2000:]
+    registry.clear_cache()
+    card = registry.card("hierarchy-lesion-smoke", lesion_models)
+    assert card["stage2_input"] == "whole" and card["selection"].startswith("best complete out-of-fold")
+    assert card["stage1"] == max((c for c in registry.discover(lesion_models) if c["task"] == "stage1" and c.get("oof")), key=lambda c: c["oof"]["stage1"]["roc_auc"]["value"])["name"]
+    oof = pd.read_csv(Path(card["_folder"]) / "oof_predictions.csv")
+    s1 = pd.read_csv(Path(registry.card(card["stage1"], lesion_models)["_folder"]) / "oof_predictions.csv").set_index("image_id")
+    assert len(oof) == len(s1) and set(oof["truth"]) <= {"normal", "benign", "malignant"}
+    for r in oof.itertuples():  # the stage rule, by hand
+        lesion = s1.loc[r.image_id, "p_lesion"] >= s1.loc[r.image_id, "threshold"]
+        assert r.stage1_p_lesion == pytest.approx(s1.loc[r.image_id, "p_lesion"])
+        want = "normal" if not lesion else ("malignant" if r.stage2_p_malignant >= r.stage2_threshold else "benign")
+        assert r.pred == want and r.p_normal == pytest.approx(1 - r.stage1_p_lesion, abs=1e-6)
+    flat3 = card["oof"]["flat3"]
+    from sklearn.metrics import f1_score
+
+    assert flat3["macro_f1"]["value"] == pytest.approx(f1_score(oof["truth"], oof["pred"], average="macro", labels=["normal", "benign", "malignant"], zero_division=0))
+    assert [d["flat"] for d in card["flat_vs_hierarchy"]] == ["patch-lite0-dense-smoke"]
+
+    p = cli(lesion_models, "predict", str(sample_dicom), "--model", card["name"], "--json")
+    assert p.returncode == 0, p.stderr[-2000:]
+    got = json.loads(p.stdout)
+    text = json.dumps(got)
+    assert "stage 1" in text and card["stage1"] in text
+    p = cli(lesion_models, "evaluate", "--model", card["name"], "--data", str(shared_data), "--bootstrap", "50", "--json")
+    assert p.returncode == 0, p.stderr[-2000:]
+    p = cli(lesion_models, "leaderboard", "--check")
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    assert "hierarchy-lesion-smoke" in p.stdout and "hierarchy − patch-lite0-dense-smoke macro_f1" in p.stdout

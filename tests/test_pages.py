@@ -265,6 +265,26 @@ def test_compare_paired_bootstrap_on_models_with_oof():
     assert "AUC difference A − B" in labels, labels
 
 
+def test_compare_flat_against_hierarchical_out_of_fold():
+    """On models/: the 3-class task puts the flat model and the hierarchy side by side out of
+    fold (figures with intervals, one confusion matrix each, the paired difference)."""
+    cards = _with_predictions()
+    hierarchies = [c for c in cards if c.get("flat_vs_hierarchy")]
+    if not hierarchies:
+        pytest.skip("no hierarchy with out-of-fold rows in models/")
+    at = _open("pages/compare.py")
+    at.segmented_control(key="compare_group").set_value("flat3").run()
+    _ok(at)
+    assert any(h.value.startswith("Flat or hierarchical?") for h in at.subheader)
+    tables = [df.value for df in at.dataframe]
+    figures = next(t for t in tables if "macro-F1" in t.columns)
+    assert {"flat", "hierarchical"} <= set(figures["pipeline"]) and (figures["images"] == 322).all()
+    paired = next(t for t in tables if "difference (95 % CI)" in t.columns)
+    h = hierarchies[0]
+    d = h["flat_vs_hierarchy"][0]["macro_f1"]
+    assert f"{d['difference']:+.3f}" in paired["difference (95 % CI)"].iloc[0]
+
+
 def test_model_cards_every_model():
     at = _open("pages/model_cards.py")
     cards = _cards()

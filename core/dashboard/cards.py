@@ -349,3 +349,41 @@ def uncertainty_table(cards: Sequence[dict[str, Any]], task: str) -> pd.DataFram
             rows.append({"model": c["name"], "images": group, "count": g["images"], "correct": g["correct"],
                          "accuracy": g["accuracy"], "95 % CI": fmt_ci(g["accuracy"], g["ci_low"], g["ci_high"], 2) if g["accuracy"] is not None else "—"})
     return pd.DataFrame(rows, columns=["model", "images", "count", "correct", "accuracy", "95 % CI"])
+
+
+THREE_CLASS_FIGURES = {"macro_f1": "macro-F1", "balanced_accuracy": "balanced accuracy", "recall_normal": "recall normal",
+                       "recall_benign": "recall benign", "recall_malignant": "recall malignant"}
+
+
+def three_class_oof_table(cards: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Out of fold, per 3-class model (flat or hierarchical): its decisions' figures with
+    patient-level 95 % intervals, from the card (`oof.flat3`), so nothing is recomputed."""
+    rows = []
+    for c in cards:
+        f = (c.get("oof") or {}).get("flat3")
+        if not f:
+            continue
+        row = {"model": c["name"], "pipeline": "hierarchical" if c.get("task") == "hierarchy" else "flat", "images": f["n_images"], "folds": f["folds"]}
+        row |= {label: fmt_ci(f[k]["value"], f[k]["ci_low"], f[k]["ci_high"], 3) for k, label in THREE_CLASS_FIGURES.items()}
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["model", "pipeline", "images", "folds", *THREE_CLASS_FIGURES.values()])
+
+
+def three_class_confusion(card: dict[str, Any]) -> tuple[list[list[int]], list[str]] | None:
+    """The out-of-fold 3-class confusion matrix of a card and its labels, or None."""
+    f = (card.get("oof") or {}).get("flat3")
+    return (f["confusion"], list(f["confusion_labels"])) if f else None
+
+
+def flat_vs_hierarchy_table(cards: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Each hierarchy against each flat model on the same out-of-fold images: the paired
+    patient-level bootstrap of the macro-F1 and balanced-accuracy differences (card field)."""
+    rows = []
+    for c in cards:
+        for d in c.get("flat_vs_hierarchy") or []:
+            for key, label in (("macro_f1", "macro-F1"), ("balanced_accuracy", "balanced accuracy")):
+                f = d[key]
+                rows.append({"hierarchy": c["name"], "flat": d["flat"], "figure": label, "hierarchy value": round(f["a"], 3), "flat value": round(f["b"], 3),
+                             "difference (95 % CI)": f"{f['difference']:+.3f} [{f['ci_low']:+.3f} to {f['ci_high']:+.3f}]",
+                             "verdict": "hierarchy better" if f["ci_low"] > 0 else "flat better" if f["ci_high"] < 0 else "no difference shown", "images": d["n_images"]})
+    return pd.DataFrame(rows, columns=["hierarchy", "flat", "figure", "hierarchy value", "flat value", "difference (95 % CI)", "verdict", "images"])

@@ -30,19 +30,25 @@ from .member_scores import SCORES_FILE, folds_available, member_scores
 Log = Callable[[str], None]
 
 
-def member_table(scores: pd.DataFrame, task: str, records) -> pd.DataFrame:
-    """One row per (member, fold, part, image, augmentation): truth and positive score in `task`."""
+OUTSIDE_FILE = "oof_outside_task.csv"
+
+
+def member_table(scores: pd.DataFrame, task: str, records, outside: bool = False) -> pd.DataFrame:
+    """One row per (member, fold, part, image, augmentation): truth and positive score in `task`.
+    outside: instead, the images outside the task (normal films for stage 2), their truth
+    being their own label and y = -1 (a hierarchy needs stage 2's opinion on them)."""
     by_id = {r.image_id: r for r in records}
     out = []
     for member, rows in scores.groupby("member"):
         classes = tuple(c[2:] for c in rows.columns if c.startswith("p_") and rows[c].notna().all())
         truth = rows["image_id"].map(lambda i: task_truth(task, by_id[i]))
-        rows = rows[truth.notna()].copy()
-        rows["truth"] = truth[truth.notna()]
+        keep = truth.isna() if outside else truth.notna()
+        rows = rows[keep].copy()
+        rows["truth"] = rows["image_id"].map(lambda i: by_id[i].label) if outside else truth[keep]
         rows["score"] = project(rows[[f"p_{c}" for c in classes]].to_numpy(), classes, task)[:, 1]
         out.append(rows[["member", "fold", "part", "image_id", "patient_id", "aug", "truth", "score"]])
     table = pd.concat(out, ignore_index=True)
-    table["y"] = (table["truth"] == space(task).positive).astype(int)
+    table["y"] = -1 if outside else (table["truth"] == space(task).positive).astype(int)
     return table
 
 
@@ -106,6 +112,36 @@ def oof_rows(w: pd.DataFrame, members: list[str], rule: str, task: str) -> tuple
         test = part[part["part"] == "test"]
         rows.append(pd.DataFrame({"image_id": test["image_id"], "patient_id": test["patient_id"], "fold": int(fold), "truth": test["truth"], f"p_{cls[0]}": 1 - test["score"], f"p_{cls[1]}": test["score"], "spread": test["spread"], "threshold": t}))
     return pd.concat(rows).sort_values("image_id").reset_index(drop=True), specs
+
+
+def outside_rows(scores: pd.DataFrame, card: dict[str, Any], oof: pd.DataFrame, records) -> pd.DataFrame:
+    """Held-out images outside the ensemble's task, scored exactly as its out-of-fold rows:
+    each fold's members, augmentations and combination, that fold's validation threshold."""
+    task, members = card["task"], list(card["members"])
+    table = member_table(scores[scores["member"].isin(members)], task, records, outside=True)
+    if table.empty:
+        return pd.DataFrame()
+    w = wide(table[table["part"] == "test"], members, list(card["tta"]))
+    cls = space(task).classes
+    thresholds = oof.groupby("fold")["threshold"].first()
+    rows = []
+    for fold, part in w.groupby("fold"):
+        score = combine_rows(part[members].to_numpy(), card["combine_per_fold"][str(int(fold))])
+        rows.append(pd.DataFrame({"image_id": part["image_id"], "patient_id": part["patient_id"], "fold": int(fold), "truth": part["truth"], f"p_{cls[0]}": 1 - score, f"p_{cls[1]}": score, "spread": part["spread"], "threshold": thresholds[fold]}))
+    return pd.concat(rows).sort_values("image_id").reset_index(drop=True)
+
+
+def write_outside(folder: Path, records, models_dir: Path | None = None, log: Log = print) -> int:
+    """`oof_outside_task.csv` of a built ensemble, from its members' cached held-out scores
+    (computed where missing); 0 rows when every image is in its task."""
+    card = read_card(folder)
+    oof = pd.read_csv(Path(folder) / OOF_FILE)
+    folds = sorted(int(f) for f in oof["fold"].unique())
+    scores = pd.concat([member_scores(m, records, card["tta"], folds=folds, models_dir=models_dir, log=log) for m in card["members"]], ignore_index=True)
+    rows = outside_rows(scores, card, oof, records)
+    if len(rows):
+        rows.to_csv(Path(folder) / OUTSIDE_FILE, index=False)
+    return len(rows)
 
 
 def tta_ablation(table: pd.DataFrame, member: str, augs: list[str], task: str) -> dict[str, Any]:
@@ -174,6 +210,9 @@ def build_ensemble(recipe: dict[str, Any], data_dir: str | Path | None = None, m
     best = max(usable, key=lambda m: oof_summary(_single_view(table, m, task))["roc_auc"]["value"])
     card["tta_ablation"] = tta_ablation(table, best, augs, task) if len(augs) > 1 else None
     card["uncertainty_oof"] = confident_vs_uncertain(oof, cls)
+    outside = outside_rows(scores, card, oof, records)
+    if len(outside):
+        outside.to_csv(folder / OUTSIDE_FILE, index=False)
     if len(folds) < K:
         card["oof_protocol"]["incomplete"] = f"{len(folds)} of {K} folds (smoke run)"
     write_card(folder, card)

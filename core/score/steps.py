@@ -120,14 +120,14 @@ class ModelStep:
 
     def _run(self, image: Mammogram, batch: dict[str, np.ndarray], i: int) -> dict[str, Any]:
         if self.step.role == "stage1":
-            p1, roi = self.model.first_stage(image)
-            return {"p1": p1, "roi": None if roi is None else list(roi)}
+            p1, lesion, roi = self.model.first_stage(image)
+            return {"p1": p1, "lesion": lesion, "roi": None if roi is None else list(roi)}
         if self.step.role == "stage2":
             first = json.loads(batch[f"stage1::{self.step.model}"][i] or "{}")
             if "error" in first:
                 raise _Failed(first["error"])
             roi = tuple(first["roi"]) if first.get("roi") else None
-            p2 = None if roi is None else float(self.model.stage2.predict_proba([image], [roi])[0, 1])
+            p2 = self.model.second_stage(image, roi) if first.get("lesion") else None
             t = self.model.combine(float(first["p1"]), roi, p2)
             return {"p": [float(v) for v in t.probabilities], "decision": t.decision, "threshold": None, "roi_source": "stage 1 Grad-CAM peak" if roi else None,
                     "seconds": float(first.get("seconds", 0.0))}
