@@ -104,7 +104,7 @@ class KerasBackend:
         if self._cam_model is None:
             head = self.model.layers[-1]
             if isinstance(head, self.keras.layers.Dense) and not getattr(head, "quantization_mode", None):
-                trunk = self.keras.Model(self.model.inputs, [_seek_conv(self.model, self.cam_layer).output, head.input])
+                trunk = self.keras.Model(self.model.input, [_seek_conv(self.model, self.cam_layer).output, head.input])
                 ops = self.keras.ops
 
                 def cam_model(x, training=False):
