@@ -28,10 +28,17 @@ class Transform:
     original_shape: tuple[int, int]
     ops: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
-    def inverse(self, heatmap: np.ndarray) -> np.ndarray:
-        """Map a map on the model-input grid back to the original image grid (zeros outside)."""
+    def inverse(self, heatmap: np.ndarray, to_original: bool = True) -> np.ndarray:
+        """Map a map on the model-input grid back to the original image grid (zeros outside).
+
+        to_original=False stops before undoing a leading resize (`limit_size`): the map then
+        covers the original's field of view on the grid that resize made, and one bilinear
+        stretch to the original shape (exactly what undoing it does) puts it there when needed."""
         out = np.asarray(heatmap, dtype=np.float32)
-        for op, p in reversed(self.ops):
+        ops = self.ops
+        if not to_original and ops and ops[0][0] == "resize":
+            ops = ops[1:]
+        for op, p in reversed(ops):
             if op == "crop":
                 full = np.zeros(p["in_shape"], np.float32)
                 x0, y0, x1, y1 = p["box"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol, Sequence
 
+import cv2
 import numpy as np
 
 from pathlib import Path
@@ -22,14 +23,32 @@ from .prediction import MapLayer, Prediction, decide
 Roi = tuple[float, float, float]  # cx, cy, radius in original pixels
 
 
+# a saliency map is held on a grid with the image's field of view and at most this long side:
+# on a 4,432 x 2,864 DICOM a float32 map on the original grid is 51 MB, on this grid 2.7 MB
+MAP_LONG_SIDE = 1024
+
+
 @dataclass(frozen=True)
 class Heatmap:
-    """A saliency map on the original image grid (float32, 0..1) and where it came from."""
+    """A saliency map (float32, 0..1) and where it came from.
 
-    values: np.ndarray
+    `grid` covers the original image's field of view at the model's own resolution (long
+    side <= `MAP_LONG_SIDE`); `values` stretches it onto the original image grid when asked
+    (bilinear, as the last step of undoing the preprocessing always did)."""
+
+    grid: np.ndarray
     method: str
     class_name: str
     box: tuple[int, int, int, int] | None = None  # region the model actually saw
+    image_shape: tuple[int, int] | None = None  # rows, columns of the original (None: grid is on it)
+
+    @property
+    def values(self) -> np.ndarray:
+        """The map on the original image grid (built on each call: 51 MB on a full-field DICOM)."""
+        if self.image_shape is None or self.grid.shape == tuple(self.image_shape):
+            return self.grid
+        h, w = self.image_shape
+        return cv2.resize(self.grid, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 class Classifier(Protocol):
@@ -156,14 +175,22 @@ class ImageClassifier:
         return self._on_image(fn(_channels(x), class_index), tf, box, image, getattr(self.backend, "saliency_method", "Guided backprop"), class_index)
 
     def _on_image(self, grid: np.ndarray, tf: Transform, box, image: Mammogram, method: str, class_index: int) -> Heatmap:
-        local = tf.inverse(_unit(grid))
+        """The model-input map back over the original field of view, kept at <= MAP_LONG_SIDE:
+        whole images stop before undoing the pipeline's first shrink (`limit_size`), so
+        `Heatmap.values` equals what undoing every step gave; a patch's map is pasted at its
+        box on a grid of that size. No full-resolution array is made here."""
         if box is None:
-            full = local
-        else:
-            full = np.zeros(image.shape, np.float32)
-            x0, y0, x1, y1 = box
-            full[y0:y1, x0:x1] = local
-        return Heatmap(values=full.astype(np.float32), method=method, class_name=self.classes[class_index], box=box)
+            return Heatmap(grid=_reduced(tf.inverse(_unit(grid), to_original=False)), method=method, class_name=self.classes[class_index], image_shape=image.shape)
+        h, w = image.shape
+        s = min(1.0, MAP_LONG_SIDE / max(h, w))
+        gh, gw = max(1, round(h * s)), max(1, round(w * s))
+        x0, y0, x1, y1 = box
+        bx0, by0 = min(gw - 1, int(round(x0 * s))), min(gh - 1, int(round(y0 * s)))
+        bx1, by1 = max(bx0 + 1, min(gw, int(round(x1 * s)))), max(by0 + 1, min(gh, int(round(y1 * s))))
+        local = tf.inverse(_unit(grid))
+        out = np.zeros((gh, gw), np.float32)
+        out[by0:by1, bx0:bx1] = cv2.resize(local, (bx1 - bx0, by1 - by0), interpolation=cv2.INTER_AREA) if local.shape != (by1 - by0, bx1 - bx0) else local
+        return Heatmap(grid=out, method=method, class_name=self.classes[class_index], box=box, image_shape=image.shape)
 
 
 _BACKENDS = {"torch": "core.models.torch_backend", "keras": "core.models.keras_backend"}
@@ -207,11 +234,23 @@ def _unit(m: np.ndarray) -> np.ndarray:
     return m / top if top > 0 else m
 
 
+def _reduced(m: np.ndarray) -> np.ndarray:
+    """A map with at most MAP_LONG_SIDE a side (area-averaged; most maps are already there)."""
+    m = np.asarray(m, np.float32)
+    h, w = m.shape
+    if max(h, w) <= MAP_LONG_SIDE:
+        return m
+    s = MAP_LONG_SIDE / max(h, w)
+    return cv2.resize(m, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+
+
 def heatmap_layer(hm: Heatmap, image_shape: tuple[int, int]) -> MapLayer:
-    return MapLayer(name=f"{hm.method} ({hm.class_name})", kind="saliency", values=hm.values, image_shape=image_shape, method=hm.method, class_name=hm.class_name, box=hm.box)
+    """The heatmap as a map layer on its own grid (`MapLayer.on_grid()` stretches it)."""
+    return MapLayer(name=f"{hm.method} ({hm.class_name})", kind="saliency", values=hm.grid, image_shape=image_shape, method=hm.method, class_name=hm.class_name, box=hm.box)
 
 
 def cam_peak(heatmap: Heatmap) -> tuple[float, float]:
-    """(x, y) of the hottest point of a heatmap: seed 003's CAM localisation."""
-    y, x = np.unravel_index(int(np.argmax(heatmap.values)), heatmap.values.shape)
+    """(x, y) of the hottest point of a heatmap on the original grid: seed 003's CAM localisation."""
+    values = heatmap.values
+    y, x = np.unravel_index(int(np.argmax(values)), values.shape)
     return float(x), float(y)
