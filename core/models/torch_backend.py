@@ -63,8 +63,23 @@ class TorchBackend:
         if self._cam is None:
             layer = self.net.get_submodule(self.cam_layer)
             self._cam = GradCAM(model=self.net, target_layers=[layer])
-        grid = self._cam(input_tensor=self._tensor(x[None]), targets=[ClassifierOutputTarget(class_index)])
+        try:
+            grid = self._cam(input_tensor=self._tensor(x[None]), targets=[ClassifierOutputTarget(class_index)])
+        finally:
+            self._release_cam()
         return np.asarray(grid[0], np.float32)
+
+    def _release_cam(self) -> None:
+        """Drop what a Grad-CAM call leaves behind on the shared network: the output it keeps
+        (with the autograd graph that `backward(retain_graph=True)` saved: every activation of
+        the pass, ~30 MB for EfficientNet-Lite0 at 224 px), the hooked layer's tensors and the
+        parameters' gradients (one more copy of the weights)."""
+        cam = self._cam
+        if cam is not None:
+            cam.outputs = None
+            cam.activations_and_grads.activations = []
+            cam.activations_and_grads.gradients = []
+        self.net.zero_grad(set_to_none=True)
 
     def saliency(self, x: np.ndarray, class_index: int) -> np.ndarray:
         """Guided back-propagation (pytorch-grad-cam's `GuidedBackpropReLUModel`), |gradient|
@@ -80,6 +95,7 @@ class TorchBackend:
             if self._guided is None:
                 net = copy.deepcopy(self.net).eval()
                 for p in net.parameters():
+                    p.grad = None  # no copy of gradients a Grad-CAM call may have left
                     p.requires_grad_(False)
                 self._guided = GuidedBackpropReLUModel(net, device=self.device)
             with self.torch.enable_grad():
