@@ -33,10 +33,22 @@ class Ensemble:
         self.threshold: float | None = card.get("threshold")
 
     def runs(self, image: Mammogram, with_maps: bool) -> list[tuple[Any, str, Prediction]]:
-        """Every (member, augmentation) prediction of one image."""
+        """Every (member, augmentation) prediction of one image.
+
+        When every member first shrinks the image by the same `limit_size` step, the flipped
+        views are flips of the image shrunk once by that step (what each member would have
+        made of it anyway, up to resampling order): a full-field DICOM is not copied at full
+        resolution (51 MB a flip, kept alive by the members' last-input caches) for each
+        augmentation. The unflipped view is the image itself, so members' caches still hit."""
         out = []
+        side = _shared_front_side(self.members)
+        base = image
+        if side is not None and max(image.shape) > side and any(a != "none" for a in self.augmentations):
+            from ..preprocess import Pipeline
+
+            base = Mammogram(Pipeline([("limit_size", {"max_side": side})]).apply(image.pixels)[0], image.meta)
         for aug in self.augmentations:
-            view = tta.augmented(image, aug)
+            view = image if aug == "none" else tta.augmented(base, aug)
             for m in self.members:
                 out.append((m, aug, m.predict(view, with_maps=with_maps)))
         return out
@@ -78,6 +90,18 @@ class Ensemble:
                 layer = replace(first, name=f"{member.name}: {first.name}", values=np.mean(grids, 0).astype(np.float32))
                 out[f"{member.name}/{key}"] = replace(layer, score=layer.rescore() if layer.score_rule else None)
         return out
+
+
+def _shared_front_side(members: list[Any]) -> int | None:
+    """The `max_side` of the `limit_size` step that every member applies first to a whole
+    image (None when a member does not, looks at a patch, or is itself a composite)."""
+    sides = set()
+    for m in members:
+        pipe = getattr(m, "front", None) or getattr(m, "pipeline", None)
+        if getattr(m, "input", "whole") != "whole" or pipe is None or not pipe.steps or pipe.steps[0][0] != "limit_size":
+            return None
+        sides.add(int(pipe.steps[0][1].get("max_side", 1024)))
+    return sides.pop() if len(sides) == 1 else None
 
 
 @register_kind("ensemble", composite=True)
