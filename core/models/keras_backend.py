@@ -54,6 +54,7 @@ class KerasBackend:
         self.model = model
         self.cam_layer = cam_layer
         self._gradcam = None
+        self._saliency = None
         self._cam_model = None
         self._compiled_spec: tuple | None = None
 
@@ -91,6 +92,32 @@ class KerasBackend:
         f, g = feats.detach().cpu().numpy()[0], grads.cpu().numpy()[0]
         cam = np.maximum((f * g.mean(axis=(0, 1), keepdims=True)).sum(axis=-1), 0.0)
         return zoom(cam, (x.shape[0] / cam.shape[0], x.shape[1] / cam.shape[1]), order=1).astype(np.float32)
+
+    @property
+    def saliency_method(self) -> str:
+        return "Saliency"
+
+    def saliency(self, x: np.ndarray, class_index: int) -> np.ndarray:
+        """Seed 004's gradient saliency: |d logit / d input|, max over colour channels —
+        tf-keras-vis's `Saliency` (ReplaceToLinear, normalize_map=False) on TensorFlow, the
+        same gradient through torch autograd when Keras serves the model on torch."""
+        if self.engine == "torch":
+            import torch
+
+            self._linear_model()
+            inp = torch.from_numpy(np.ascontiguousarray(x[None], np.float32)).requires_grad_(True)
+            with torch.enable_grad():
+                _, logits = self._cam_model(inp, training=False)
+                grad = torch.autograd.grad(logits[0, class_index], inp)[0]
+            return np.abs(grad.cpu().numpy()[0]).max(axis=-1).astype(np.float32)
+        from tf_keras_vis.saliency import Saliency
+        from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
+        from tf_keras_vis.utils.scores import CategoricalScore
+
+        if self._saliency is None:
+            self._saliency = Saliency(self.model, model_modifier=ReplaceToLinear(), clone=True)
+        grid = self._saliency(CategoricalScore([class_index]), x[None].astype(np.float32), normalize_map=False)
+        return np.asarray(grid[0], np.float32)
 
     def _linear_model(self):
         """The CAM layer's feature map and the logits (tf-keras-vis's ReplaceToLinear: the last
