@@ -51,10 +51,11 @@ def _live_models() -> list[str]:
 
 
 def _map_models() -> list[str]:
-    """Live models whose maps are not (only) Grad-CAM: dense patch scores or a U-Net segmentation."""
-    from core.models import kinds
+    """Live models Explore runs on its own (not the on-demand ones): each card's map layers
+    (Grad-CAM, gradient saliency, dense patch scores, U-Net segmentation, stage maps)."""
+    from core.dashboard import cards as dcards
 
-    return [c["name"] for c in _live_cards() if kinds.kind_of(c) not in ("classifier", "hierarchy")]
+    return [c["name"] for c in _live_cards() if not dcards.on_demand(c)]
 
 
 @pytest.fixture(scope="module")
@@ -128,8 +129,8 @@ def _no_exception(page) -> None:
 
 
 def _shoot_map_layers(page) -> None:
-    """Explore with a dense patch-score or U-Net layer: the card of each such model, its
-    first map layer as drawn by default and, where the map has a threshold, the outline."""
+    """Explore: the card of each model it runs, its first map layer as drawn by default, then
+    each of its other layers (saliency beside Grad-CAM; a threshold's outline where a map has one)."""
     width = page.viewport_size["width"]
     page.set_viewport_size({"width": width, "height": 1800})  # a whole card fits below the app's header
     for name in _map_models():

@@ -133,7 +133,7 @@ def test_smoke_hierarchy_rebuilt_on_the_lesion_models(lesion_models, shared_data
     p = cli(lesion_models, "train", "recipes/seed001_hierarchy_lesion.yaml", "--smoke", "--data", str(shared_data))
     assert p.returncode == 0, p.stderr[-2000:]
     registry.clear_cache()
-    card = registry.card("hierarchy-lesion-smoke", lesion_models)
+    card = registry.card("hierarchy-lesion", lesion_models)  # a smoke hierarchy keeps its recipe name (as seed001_hierarchy)
     assert card["stage2_input"] == "whole" and card["selection"].startswith("best complete out-of-fold")
     assert card["stage1"] == max((c for c in registry.discover(lesion_models) if c["task"] == "stage1" and c.get("oof")), key=lambda c: c["oof"]["stage1"]["roc_auc"]["value"])["name"]
     oof = pd.read_csv(Path(card["_folder"]) / "oof_predictions.csv")
@@ -148,7 +148,7 @@ def test_smoke_hierarchy_rebuilt_on_the_lesion_models(lesion_models, shared_data
     from sklearn.metrics import f1_score
 
     assert flat3["macro_f1"]["value"] == pytest.approx(f1_score(oof["truth"], oof["pred"], average="macro", labels=["normal", "benign", "malignant"], zero_division=0))
-    assert [d["flat"] for d in card["flat_vs_hierarchy"]] == ["patch-lite0-dense-smoke"]
+    assert "patch-lite0-dense-smoke" in {d["flat"] for d in card["flat_vs_hierarchy"]}  # every flat 3-class model with out-of-fold rows
 
     p = cli(lesion_models, "predict", str(sample_dicom), "--model", card["name"], "--json")
     assert p.returncode == 0, p.stderr[-2000:]
@@ -159,4 +159,4 @@ def test_smoke_hierarchy_rebuilt_on_the_lesion_models(lesion_models, shared_data
     assert p.returncode == 0, p.stderr[-2000:]
     p = cli(lesion_models, "leaderboard", "--check")
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
-    assert "hierarchy-lesion-smoke" in p.stdout and "hierarchy − patch-lite0-dense-smoke macro_f1" in p.stdout
+    assert "hierarchy-lesion " in p.stdout and "hierarchy − patch-lite0-dense-smoke macro_f1" in p.stdout

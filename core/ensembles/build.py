@@ -203,11 +203,12 @@ def build_ensemble(recipe: dict[str, Any], data_dir: str | Path | None = None, m
     assignment = split_patients(records, seed=0)
     finish(card, folder, records, assignment, data_dir=data_dir, t_start=t0, smoke=smoke, log=log)
     oof.to_csv(folder / OOF_FILE, index=False)
-    table[table["member"].isin(members)].to_csv(folder / SCORES_FILE, index=False)
+    best = max(usable, key=lambda m: oof_summary(_single_view(table, m, task))["roc_auc"]["value"])
+    # the members' rows, and the best single candidate's (the TTA ablation is recomputed from them)
+    table[table["member"].isin(set(members) | {best})].to_csv(folder / SCORES_FILE, index=False)
     card = read_card(folder)
     card["oof"] = card_oof(card, oof)
     card["oof_protocol"] = {"folds_run": sorted(int(f) for f in oof["fold"].unique()), "protocol": "members' patient-level 5-fold runs (seed 0): fold f held out, fold f+1 validation (members, combination weights, thresholds)"}
-    best = max(usable, key=lambda m: oof_summary(_single_view(table, m, task))["roc_auc"]["value"])
     card["tta_ablation"] = tta_ablation(table, best, augs, task) if len(augs) > 1 else None
     card["uncertainty_oof"] = confident_vs_uncertain(oof, cls)
     outside = outside_rows(scores, card, oof, records)
