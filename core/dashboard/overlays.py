@@ -43,12 +43,25 @@ KIND_TITLE = {"saliency": "saliency", "patch_scores": "patch scores", "segmentat
 
 
 # --------------------------------------------------------------------------- images
-def to_uint8(pixels: np.ndarray) -> np.ndarray:
-    return (np.clip(np.nan_to_num(pixels), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+def to_uint8(pixels: np.ndarray, block_rows: int = 512) -> np.ndarray:
+    """[0, 1] floats -> uint8 (NaN as 0), a block of rows at a time: on a full-field DICOM the
+    whole-plane expression held four 51 MB float32 temporaries at once; this holds one block."""
+    pixels = np.asarray(pixels)
+    if pixels.dtype == np.uint8:
+        return pixels
+    out = np.empty(pixels.shape, np.uint8)
+    for start in range(0, pixels.shape[0], block_rows):
+        block = np.nan_to_num(pixels[start:start + block_rows].astype(np.float32, copy=True), copy=False)
+        np.clip(block, 0.0, 1.0, out=block)
+        block *= 255.0
+        block += 0.5
+        out[start:start + block_rows] = block.astype(np.uint8)
+    return out
 
 
 def downscale(pixels: np.ndarray, long_side: int = DISPLAY_LONG_SIDE) -> tuple[np.ndarray, float]:
-    """(uint8 image with its long side <= long_side, scale = new / old)."""
+    """(uint8 image with its long side <= long_side, scale = new / old); `pixels` may be floats
+    in [0, 1] or uint8 already."""
     from PIL import Image
 
     h, w = pixels.shape[:2]

@@ -37,8 +37,9 @@ class ImageView:
 
 
 def image_view(image: Mammogram, meta: pd.DataFrame | None = None) -> ImageView:
-    base8, scale = downscale(image.pixels)
-    return ImageView(tuple(image.shape), base8, scale, jpeg_uri(to_uint8(image.pixels)), meta)
+    full8 = to_uint8(image.pixels)  # once, for both pictures
+    base8, scale = downscale(full8)
+    return ImageView(tuple(image.shape), base8, scale, jpeg_uri(full8), meta)
 
 
 def jpeg_uri(img8: np.ndarray, quality: int = JPEG_QUALITY) -> str:
