@@ -18,7 +18,7 @@ from pathlib import Path
 from ..preprocess import Pipeline, Transform, extract_patch, patch_box
 from ..types import Mammogram
 from .kinds import register_fold_loader, register_kind
-from .prediction import MapLayer, Prediction, decide
+from .prediction import LastResult, MapLayer, Prediction, decide
 
 Roi = tuple[float, float, float]  # cx, cy, radius in original pixels
 
@@ -111,7 +111,7 @@ class ImageClassifier:
         self.pipeline = Pipeline.from_json(card["preprocessing"])
         self.patch_scale: float = float(card.get("patch_scale", 2.5))
         self.backend = backend
-        self._last: tuple[Any, ...] | None = None  # (pixels, roi, prepared): predict then explain reuse it
+        self._last = LastResult()  # (pixels, roi) -> prepared input: predict then explain reuse it
 
     @property
     def framework(self) -> str:
@@ -120,12 +120,12 @@ class ImageClassifier:
     def prepare(self, image: Mammogram, roi: Roi | None = None) -> tuple[np.ndarray, Transform, tuple[int, int, int, int] | None]:
         """Model input for one image, the transform back, and the patch box (patch models).
 
-        The last result is kept (it holds a reference to the pixels, so identity is safe):
-        the dashboard's predict-then-explain on one upload preprocesses once.
+        The last result is kept (`LastResult`: found by the pixels' identity, without keeping
+        them alive): the dashboard's predict-then-explain on one upload preprocesses once.
         """
-        last = self._last
-        if last is not None and last[0] is image.pixels and last[1] == roi:
-            return last[2]
+        hit = self._last.get(image.pixels, roi)
+        if hit is not None:
+            return hit
         if self.input != "patch":
             x, tf = self.pipeline.apply(image.pixels)
             out = (x, tf, None)
@@ -133,8 +133,7 @@ class ImageClassifier:
             box = roi_box(image.shape, roi or breast_centre_roi(image.pixels), self.patch_scale)
             x, tf = self.pipeline.apply(extract_patch(image.pixels, box))
             out = (x, tf, box)
-        self._last = (image.pixels, roi, out)
-        return out
+        return self._last.put(image.pixels, out, roi)
 
     def predict_proba(self, images: Sequence[Mammogram], rois: Sequence[Roi | None] | None = None) -> np.ndarray:
         rois = list(rois) if rois is not None else [None] * len(images)

@@ -14,7 +14,7 @@ import numpy as np
 from ..preprocess import Pipeline, breast_mask
 from ..types import Mammogram
 from .kinds import register_fold_loader, register_kind
-from .prediction import MapLayer, Prediction
+from .prediction import LastResult, MapLayer, Prediction
 
 CLASSES = ("normal", "benign", "malignant")
 
@@ -34,18 +34,17 @@ class DensePatchModel:
         self.rules: dict[str, str] = card["score_rules"]
         self.cfg: dict[str, Any] = card["data_config"]
         self.front = Pipeline.from_json(card["preprocessing"])
-        self._last: tuple[Any, Any] | None = None
+        self._last = LastResult()
 
     def _maps(self, image: Mammogram) -> dict[str, np.ndarray]:
-        last = self._last
-        if last is not None and last[0] is image.pixels:
-            return last[1]
+        hit = self._last.get(image.pixels)
+        if hit is not None:
+            return hit
         from ..lesion.dense import patch_maps
 
         work, _ = self.front.apply(image.pixels)
         maps = patch_maps(self.net, work, breast_mask(work), self.cfg["mean"], self.cfg["std"])
-        self._last = (image.pixels, maps)
-        return maps
+        return self._last.put(image.pixels, maps)
 
     def _probabilities(self, maps: dict[str, np.ndarray]) -> np.ndarray:
         from ..lesion.dense import stage_scores, three_class

@@ -87,6 +87,35 @@ class Prediction:
         return out
 
 
+class LastResult:
+    """A model's result for the last image it saw, found again by the identity of that image's
+    pixel array (predict, then explain, then the maps: one preprocessing per image).
+
+    It holds only a weak reference to the pixels: a full-field DICOM is 51 MB of float32, and a
+    strong one kept every model's last image alive after its session had dropped it (and
+    during the next upload's decoding). A dead reference never matches, so ids cannot collide.
+    """
+
+    def __init__(self) -> None:
+        self._entry: tuple[Any, Any, Any] | None = None  # (weakref to pixels, key, value), swapped whole
+
+    def get(self, pixels: np.ndarray, key: Any = None, default: Any = None) -> Any:
+        entry = self._entry
+        if entry is not None and entry[0]() is pixels and entry[1] == key:
+            return entry[2]
+        return default
+
+    def put(self, pixels: np.ndarray, value: Any, key: Any = None) -> Any:
+        import weakref
+
+        try:
+            ref = weakref.ref(pixels)
+        except TypeError:  # an object without weak references: keep it, as before
+            ref = lambda p=pixels: p  # noqa: E731
+        self._entry = (ref, key, value)
+        return value
+
+
 def decide(classes: tuple[str, ...], probs: np.ndarray, threshold: float | None) -> str:
     """Binary: positive at or above the validation threshold; otherwise the most probable class."""
     if len(classes) == 2 and threshold is not None:

@@ -11,7 +11,7 @@ import numpy as np
 from ..preprocess import Pipeline
 from ..types import Mammogram
 from .kinds import register_fold_loader, register_kind
-from .prediction import MapLayer, Prediction, decide
+from .prediction import LastResult, MapLayer, Prediction, decide
 
 
 class Segmenter:
@@ -27,13 +27,13 @@ class Segmenter:
         self.pipeline = Pipeline.from_json(card["preprocessing"])  # working grid -> network input
         self.cfg = card["data_config"]
         self.rule: str = card["score_rule"]
-        self._last: tuple[Any, Any] | None = None
+        self._last = LastResult()
 
     def probability_map(self, image: Mammogram) -> np.ndarray:
         """Lesion probability on the working grid (the image itself for MIAS-sized films)."""
-        last = self._last
-        if last is not None and last[0] is image.pixels:
-            return last[1]
+        hit = self._last.get(image.pixels)
+        if hit is not None:
+            return hit
         import torch
 
         from ..lesion.patch_net import to_tensor
@@ -44,8 +44,7 @@ class Segmenter:
             self.net.eval()
             prob = torch.sigmoid(self.net(to_tensor(x, self.cfg["mean"], self.cfg["std"])))[0, 0].numpy()
         out = np.clip(tf.inverse(prob), 0, 1).astype(np.float32)
-        self._last = (image.pixels, out)
-        return out
+        return self._last.put(image.pixels, out)
 
     def _score(self, prob: np.ndarray) -> float:
         from ..lesion.score_rules import get_rule
