@@ -157,7 +157,7 @@ class ImageClassifier:
             maps["saliency"] = heatmap_layer(self.explain(image, index, roi), image.shape)
             guided = self.gradient_saliency(image, index, roi)
             if guided is not None:
-                maps["guided_backprop"] = heatmap_layer(guided, image.shape)
+                maps["gradient_saliency"] = heatmap_layer(guided, image.shape)
         return Prediction(self.name, self.task, self.classes, probs, decision, threshold, maps)
 
     def explain(self, image: Mammogram, class_index: int, roi: Roi | None = None) -> Heatmap:
