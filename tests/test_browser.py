@@ -50,9 +50,10 @@ def _live_models() -> list[str]:
     return [c["name"] for c in _live_cards()]
 
 
-def _map_models() -> list[str]:
-    """Live models Explore runs on its own (not the on-demand ones): each card's map layers
-    (Grad-CAM, gradient saliency, dense patch scores, U-Net segmentation, stage maps)."""
+def _default_models() -> list[str]:
+    """Live models the pages run on their own (a model slower than the on-demand budget, such
+    as the rebuilt hierarchy, waits to be picked): one card each, with its map layers (Grad-CAM,
+    gradient saliency, dense patch scores, U-Net segmentation, stage maps)."""
     from core.dashboard import cards as dcards
 
     return [c["name"] for c in _live_cards() if not dcards.on_demand(c)]
@@ -133,7 +134,7 @@ def _shoot_map_layers(page) -> None:
     each of its other layers (saliency beside Grad-CAM; a threshold's outline where a map has one)."""
     width = page.viewport_size["width"]
     page.set_viewport_size({"width": width, "height": 1800})  # a whole card fits below the app's header
-    for name in _map_models():
+    for name in _default_models():
         card = page.locator('[data-testid="stVerticalBlock"]').filter(has_text=name).filter(has_text="Map layer").last
         card.wait_for(timeout=300_000)
         card.evaluate("e => e.scrollIntoView({block: 'center'})")
@@ -182,7 +183,7 @@ def test_every_page_and_upload(browser, app_url):
     page.goto(f"{app_url}/upload")
     page.get_by_role("heading", name="Upload a mammogram").first.wait_for(timeout=60_000)
     page.locator('input[type="file"]').set_input_files(str(dicom))
-    models = _live_models()
+    models = _default_models()
     if models:
         page.get_by_text("Predictions", exact=True).first.wait_for(timeout=300_000)
         _settle(page, 300)
