@@ -1,7 +1,9 @@
 """Compose the hierarchical pipeline from trained stage models and judge it like any model.
 
-Which stage-1 and stage-2 models, and their thresholds, are chosen on the validation
-split only (each stage card's validation ROC-AUC and Youden threshold).
+Which stage-1 and stage-2 models: the best validation ROC-AUC of each task (`select:
+validation`, the old hierarchy) or the best complete out-of-fold ROC-AUC (`select: oof`, the
+leaderboard's ranking); thresholds are each stage's validation Youden point. With `oof`
+the hierarchy also gets out-of-fold rows built from its stages' held-out rows.
 """
 
 from __future__ import annotations
