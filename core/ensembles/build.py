@@ -131,19 +131,6 @@ def outside_rows(scores: pd.DataFrame, card: dict[str, Any], oof: pd.DataFrame, 
     return pd.concat(rows).sort_values("image_id").reset_index(drop=True)
 
 
-def write_outside(folder: Path, records, models_dir: Path | None = None, log: Log = print) -> int:
-    """`oof_outside_task.csv` of a built ensemble, from its members' cached held-out scores
-    (computed where missing); 0 rows when every image is in its task."""
-    card = read_card(folder)
-    oof = pd.read_csv(Path(folder) / OOF_FILE)
-    folds = sorted(int(f) for f in oof["fold"].unique())
-    scores = pd.concat([member_scores(m, records, card["tta"], folds=folds, models_dir=models_dir, log=log) for m in card["members"]], ignore_index=True)
-    rows = outside_rows(scores, card, oof, records)
-    if len(rows):
-        rows.to_csv(Path(folder) / OUTSIDE_FILE, index=False)
-    return len(rows)
-
-
 def tta_ablation(table: pd.DataFrame, member: str, augs: list[str], task: str) -> dict[str, Any]:
     """Ensemble of one, with and without TTA, on the same held-out images (paired bootstrap)."""
     views = {}

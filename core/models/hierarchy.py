@@ -68,9 +68,14 @@ class Hierarchy:
         p1 = float(project(self.stage1.predict_proba([image]), self.stage1.classes, "stage1")[0, 1])
         if p1 < self.t1:
             return p1, False, None
-        if self.stage2_on_patch and roi is None:
-            roi = default_roi(image.shape, cam_peak(self.stage1.explain(image, 1)))
-        return p1, True, roi
+        return p1, True, self._stage2_roi(image, roi)
+
+    def _stage2_roi(self, image: Mammogram, roi: Roi | None) -> Roi | None:
+        """Where a patch stage 2 looks: the given region, else stage 1's Grad-CAM peak (seed
+        003); a whole-image stage 2 needs none."""
+        if not self.stage2_on_patch:
+            return None
+        return roi if roi is not None else default_roi(image.shape, cam_peak(self.stage1.explain(image, 1)))
 
     def second_stage(self, image: Mammogram, roi: Roi | None) -> float:
         """Stage 2's p(malignant): on the patch at `roi`, or on the whole image."""
@@ -96,9 +101,8 @@ class Hierarchy:
         p1 = float(project(first.probabilities[None], first.classes, "stage1")[0, 1])
         second = None
         if p1 >= self.t1:
-            if self.stage2_on_patch and roi is None:
-                roi = default_roi(image.shape, cam_peak(self.stage1.explain(image, 1)))
-            second = self.stage2.predict(image, roi if self.stage2_on_patch else None, with_maps=with_maps)
+            roi = self._stage2_roi(image, roi)
+            second = self.stage2.predict(image, roi, with_maps=with_maps)
         p2 = None if second is None else float(project(second.probabilities[None], second.classes, "stage2")[0, 1])
         t = self.combine(p1, roi if second is not None else None, p2)
         maps = _stage_maps("stage 1", first) | (_stage_maps("stage 2", second) if second is not None else {})
