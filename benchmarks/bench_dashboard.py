@@ -5,9 +5,10 @@
 1. first page: server start -> /_stcore/health -> leaderboard visible in headless Chromium
    (when chromium + playwright are there), and the overview script in a fresh process
    (AppTest), with a check that torch / TensorFlow were not imported;
-2. one uploaded full-field DICOM (embedded sample, 4432 x 2864, RLE) -> read + every
-   shipped model's probabilities + Grad-CAM + display overlays, cold and warm
-   (warm = models loaded, computation repeated; a Streamlit cache hit skips all of it);
+2. one uploaded full-field DICOM (embedded sample, 4432 x 2864, RLE) -> what the Upload page
+   does: read, the display and zoom pictures, every shipped model's prediction with its maps
+   and each card's default overlay, cold and warm (warm = models loaded, computation
+   repeated on a newly read image; a Streamlit cache hit skips all of it);
 3. peak RSS of this process with every shipped model loaded and run;
 4. a Compare rerun (AppTest, fresh process): first draw, switching to the validation split,
    then a rerun with nothing changed (curves and intervals cached by model, task and split);
@@ -122,26 +123,35 @@ def upload_path(repeats: int) -> None:
         print(f"  load {c['name']:<28} {time.perf_counter() - t1:6.2f} s")
     print(f"load every shipped model (cold, incl. torch/TF import): {time.perf_counter() - t:.2f} s; RSS now {rss_mb()[0]:.0f} MB")
 
-    def once() -> tuple[float, dict[str, float], float]:
+    from core.dashboard.viewer import image_view, layer_grid
+
+    def once() -> tuple[float, dict[str, float], float, float]:
+        """What the Upload page does with a new file: read it, make its view (display picture
+        and the zoom viewer's full-resolution JPEG), run every model with its maps, and draw
+        each card's default layer and the zoom viewer's first layer."""
         t0 = time.perf_counter()
         image = inference.read_upload(data, "sample.dcm")
-        base8, scale = overlays.downscale(image.pixels)
+        view = image_view(image, inference.safe_meta_table(image))
         t_read = time.perf_counter() - t0
-        per = {}
+        per, first_card = {}, None
         results = []
         for m in models:
             r = inference.run_model(m, image, with_input=True)
             per[m.name] = r.seconds
             results.append(r)
-        for r in results:
-            for layer in r.maps.values():
-                overlays.overlay_image(base8, layer, 0.45, (), scale, layer.threshold)
-        return time.perf_counter() - t0, per, t_read
+            layer = next(iter(r.maps.values()), None)
+            overlays.overlay_image(view.base8, layer, 0.45, (), view.scale, None if layer is None else layer.threshold)
+            first_card = first_card or time.perf_counter() - t0
+        first = next((layer for r in results for layer in r.maps.values()), None)
+        if first is not None:
+            layer_grid(first)
+        return time.perf_counter() - t0, per, t_read, first_card or 0.0
 
     for i in range(repeats + 1):
-        total, per, t_read = once()
+        total, per, t_read, first_card = once()
         label = "cold (first run)" if i == 0 else f"warm #{i}"
-        print(f"one DICOM -> read + {len(models)} predictions + Grad-CAM + overlays, {label}: {total:.2f} s (read+downscale {t_read:.2f} s; "
+        print(f"one DICOM -> read + view + {len(models)} models with maps + each card's overlay, {label}: {total:.2f} s "
+              f"(read + view {t_read:.2f} s; first card {first_card:.2f} s; models {sum(per.values()):.2f} s: "
               + ", ".join(f"{k} {v:.2f} s" for k, v in per.items()) + ")")
     cur, peak = rss_mb()
     print(f"memory with every shipped model loaded and run: RSS {cur:.0f} MB, peak RSS {peak:.0f} MB")

@@ -70,3 +70,74 @@ def test_guided_backprop_runs_on_a_copy_and_leaves_the_shared_network_alone():
     assert sum(isinstance(m, torch.nn.ReLU) for m in net.modules()) == relus_before > 0
     assert all(p.grad is None for p in net.parameters())
     np.testing.assert_allclose(backend.forward(x[None]), backend.forward(x[None]))
+
+
+def test_members_shared_by_ensembles_run_once_per_view(sample_dicom):
+    """One upload through every shipped model built on the dense patch model and the U-Net
+    (three TTA ensembles, the hierarchy, each network alone): each network runs once per
+    view (the original and two flips), not once per ensemble; every model gives what it
+    gives from a cold start; and what was remembered goes with the image."""
+    import gc
+    import weakref
+
+    from core.io import read_image
+    from core.models import registry
+
+    names = ["ens-stage1-tta", "own-stage1-maps-stacked", "ens-stage2-tta", "patch-lite0-dense", "unet-bcir-lite0", "hierarchy-lesion"]
+    registry.clear_cache()
+    models = [registry.load(n) for n in names]
+    patch, unet = registry.load("patch-lite0-dense"), registry.load("unet-bcir-lite0")
+    calls = {"patch": 0, "unet": 0}
+
+    def counted(fn, key):
+        def run(image):
+            calls[key] += 1
+            return fn(image)
+
+        return run
+
+    patch._patch_maps = counted(patch._patch_maps, "patch")
+    unet._probability_map = counted(unet._probability_map, "unet")
+    image = read_image(sample_dicom)
+    together = {m.name: m.predict(image) for m in models}
+    assert calls == {"patch": 3, "unet": 3}
+
+    registry.clear_cache()
+    for name in names:
+        alone = registry.load(name).predict(read_image(sample_dicom))
+        np.testing.assert_allclose(alone.probabilities, together[name].probabilities, atol=1e-6)
+        assert alone.maps.keys() == together[name].maps.keys() and alone.decision == together[name].decision
+        for key, layer in alone.maps.items():
+            np.testing.assert_allclose(layer.values, together[name].maps[key].values, atol=1e-6)
+
+    probe = weakref.ref(patch._maps(image)["lesion"])
+    del image, together
+    gc.collect()
+    assert probe() is None and len(patch._recent) == 0 and len(unet._recent) == 0
+
+
+def test_bilateral_study_starts_from_the_shipped_stacked_ensemble():
+    """The bilateral-asymmetry study (issue 11 §5) reads the committed member scores: its
+    'film alone' rule reproduces the shipped own-stage1 out-of-fold scores exactly, every
+    woman's other film is her other film, and the pick is made on validation figures."""
+    from pathlib import Path
+
+    from core.ensembles import bilateral
+
+    folder = Path("models/own-stage1-maps-stacked")
+    w, members = bilateral.paired_films(pd.read_csv(folder / "member_scores.csv"))
+    row = w[(w["fold"] == 0) & (w["part"] == "test")].iloc[0]
+    other = w[(w["fold"] == 0) & (w["part"] == "test") & (w["patient_id"] == row["patient_id"]) & (w["image_id"] != row["image_id"])].iloc[0]
+    assert row[f"{members[0]} (other)"] == pytest.approx(other[members[0]])
+    alone = bilateral.out_of_fold(w, members, "film alone")
+    shipped = pd.read_csv(folder / "oof_predictions.csv")
+    both = alone.merge(shipped, on="image_id")
+    assert len(both) == 322 and np.abs(both["score"] - both["p_lesion"]).max() < 1e-5
+    out = bilateral.study(folder, n_boot=50)
+    sets = out["feature_sets"]
+    assert out["chosen_on_validation"] == max(sets, key=lambda k: sets[k]["validation_roc_auc"])
+    from sklearn.metrics import roc_auc_score
+
+    shipped_auc = roc_auc_score(shipped["truth"] == "lesion", shipped["p_lesion"])
+    assert sets["film alone"]["oof_roc_auc"] == pytest.approx(shipped_auc, abs=0.0006)
+    assert "ens-stage1-tta" in sets["film alone"]["versus_seeds"]

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..preprocess import Pipeline, Transform, extract_patch, patch_box
 from ..types import Mammogram
 from .kinds import register_fold_loader, register_kind
-from .prediction import LastResult, MapLayer, Prediction, decide
+from .prediction import MapLayer, Prediction, RecentResults, decide, shared
 
 Roi = tuple[float, float, float]  # cx, cy, radius in original pixels
 
@@ -111,7 +111,7 @@ class ImageClassifier:
         self.pipeline = Pipeline.from_json(card["preprocessing"])
         self.patch_scale: float = float(card.get("patch_scale", 2.5))
         self.backend = backend
-        self._last = LastResult()  # (pixels, roi) -> prepared input: predict then explain reuse it
+        self._recent = RecentResults()  # per image: prepared input, maps, prediction (by roi)
 
     @property
     def framework(self) -> str:
@@ -120,20 +120,18 @@ class ImageClassifier:
     def prepare(self, image: Mammogram, roi: Roi | None = None) -> tuple[np.ndarray, Transform, tuple[int, int, int, int] | None]:
         """Model input for one image, the transform back, and the patch box (patch models).
 
-        The last result is kept (`LastResult`: found by the pixels' identity, without keeping
+        Recent results are kept (`RecentResults`: found by the pixels' identity, without keeping
         them alive): the dashboard's predict-then-explain on one upload preprocesses once.
         """
-        hit = self._last.get(image.pixels, roi)
-        if hit is not None:
-            return hit
+        return self._recent.remember(image.pixels, ("input", roi), lambda: self._prepare(image, roi))
+
+    def _prepare(self, image: Mammogram, roi: Roi | None) -> tuple[np.ndarray, Transform, tuple[int, int, int, int] | None]:
         if self.input != "patch":
             x, tf = self.pipeline.apply(image.pixels)
-            out = (x, tf, None)
-        else:
-            box = roi_box(image.shape, roi or breast_centre_roi(image.pixels), self.patch_scale)
-            x, tf = self.pipeline.apply(extract_patch(image.pixels, box))
-            out = (x, tf, box)
-        return self._last.put(image.pixels, out, roi)
+            return x, tf, None
+        box = roi_box(image.shape, roi or breast_centre_roi(image.pixels), self.patch_scale)
+        x, tf = self.pipeline.apply(extract_patch(image.pixels, box))
+        return x, tf, box
 
     def predict_proba(self, images: Sequence[Mammogram], rois: Sequence[Roi | None] | None = None) -> np.ndarray:
         rois = list(rois) if rois is not None else [None] * len(images)
@@ -147,7 +145,12 @@ class ImageClassifier:
         return self.backend.forward(np.stack([_channels(x) for x in batch]))
 
     def predict(self, image: Mammogram, roi: Roi | None = None, *, with_maps: bool = True) -> Prediction:
-        """Probabilities, the decision at the card's threshold, and Grad-CAM for the decided class."""
+        """Probabilities, the decision at the card's threshold, and Grad-CAM for the decided class.
+
+        Remembered per image and region: a hierarchy whose stage is also shown on its own runs it once."""
+        return shared(self._recent.remember(image.pixels, ("prediction", roi, with_maps), lambda: self._predict(image, roi, with_maps)))
+
+    def _predict(self, image: Mammogram, roi: Roi | None, with_maps: bool) -> Prediction:
         probs = self.predict_proba([image], [roi])[0]
         threshold = self.card.get("threshold")
         decision = decide(self.classes, probs, threshold)
@@ -161,7 +164,11 @@ class ImageClassifier:
         return Prediction(self.name, self.task, self.classes, probs, decision, threshold, maps)
 
     def explain(self, image: Mammogram, class_index: int, roi: Roi | None = None) -> Heatmap:
-        """Grad-CAM (pytorch-grad-cam / tf-keras-vis) of one class on the original grid."""
+        """Grad-CAM (pytorch-grad-cam / tf-keras-vis) of one class on the original grid (remembered
+        per image: the hierarchy's localisation and the dashboard's second map ask again)."""
+        return self._recent.remember(image.pixels, ("cam", class_index, roi), lambda: self._explain(image, class_index, roi))
+
+    def _explain(self, image: Mammogram, class_index: int, roi: Roi | None) -> Heatmap:
         x, tf, box = self.prepare(image, roi)
         return self._on_image(self.backend.cam(_channels(x), class_index), tf, box, image, self.card.get("cam_method", "Grad-CAM"), class_index)
 

@@ -14,7 +14,7 @@ import numpy as np
 from ..preprocess import Pipeline, breast_mask
 from ..types import Mammogram
 from .kinds import register_fold_loader, register_kind
-from .prediction import LastResult, MapLayer, Prediction
+from .prediction import MapLayer, Prediction, RecentResults, shared
 
 CLASSES = ("normal", "benign", "malignant")
 
@@ -34,17 +34,16 @@ class DensePatchModel:
         self.rules: dict[str, str] = card["score_rules"]
         self.cfg: dict[str, Any] = card["data_config"]
         self.front = Pipeline.from_json(card["preprocessing"])
-        self._last = LastResult()
+        self._recent = RecentResults()
 
     def _maps(self, image: Mammogram) -> dict[str, np.ndarray]:
-        hit = self._last.get(image.pixels)
-        if hit is not None:
-            return hit
+        return self._recent.remember(image.pixels, "maps", lambda: self._patch_maps(image))
+
+    def _patch_maps(self, image: Mammogram) -> dict[str, np.ndarray]:
         from ..lesion.dense import patch_maps
 
         work, _ = self.front.apply(image.pixels)
-        maps = patch_maps(self.net, work, breast_mask(work), self.cfg["mean"], self.cfg["std"])
-        return self._last.put(image.pixels, maps)
+        return patch_maps(self.net, work, breast_mask(work), self.cfg["mean"], self.cfg["std"])
 
     def _probabilities(self, maps: dict[str, np.ndarray]) -> np.ndarray:
         from ..lesion.dense import stage_scores, three_class
@@ -73,6 +72,10 @@ class DensePatchModel:
         return out
 
     def predict(self, image: Mammogram, roi=None, *, with_maps: bool = True) -> Prediction:
+        """Remembered per image: three ensembles and the model alone read the same views."""
+        return shared(self._recent.remember(image.pixels, ("prediction", with_maps), lambda: self._predict(image, with_maps)))
+
+    def _predict(self, image: Mammogram, with_maps: bool) -> Prediction:
         maps = self._maps(image)
         probs = self._probabilities(maps)
         trace = [{"stage": "lesion map", "rule": self.rules["stage1"], "p_lesion": round(1 - float(probs[0]), 4)}, {"stage": "malignant share", "rule": self.rules["stage2"], "p_malignant_given_lesion": round(float(probs[2]) / max(float(probs[1] + probs[2]), 1e-12), 4)}]

@@ -33,25 +33,10 @@ class Ensemble:
         self.threshold: float | None = card.get("threshold")
 
     def runs(self, image: Mammogram, with_maps: bool) -> list[tuple[Any, str, Prediction]]:
-        """Every (member, augmentation) prediction of one image.
-
-        When every member first shrinks the image by the same `limit_size` step, the flipped
-        views are flips of the image shrunk once by that step (what each member would have
-        made of it anyway, up to resampling order): a full-field DICOM is not copied at full
-        resolution (51 MB a flip, kept alive by the members' last-input caches) for each
-        augmentation. The unflipped view is the image itself, so members' caches still hit."""
-        out = []
+        """Every (member, augmentation) prediction of one image, on the views `tta.views` shares
+        with every other ensemble (a member's result for a view is computed once)."""
         side = _shared_front_side(self.members)
-        base = image
-        if side is not None and max(image.shape) > side and any(a != "none" for a in self.augmentations):
-            from ..preprocess import Pipeline
-
-            base = Mammogram(Pipeline([("limit_size", {"max_side": side})]).apply(image.pixels)[0], image.meta)
-        for aug in self.augmentations:
-            view = image if aug == "none" else tta.augmented(base, aug)
-            for m in self.members:
-                out.append((m, aug, m.predict(view, with_maps=with_maps)))
-        return out
+        return [(m, aug, m.predict(view, with_maps=with_maps)) for aug, view in tta.views(image, self.augmentations, side) for m in self.members]
 
     def _read(self, member: Any, probabilities: np.ndarray) -> np.ndarray:
         return project(probabilities[None], member.classes, self.task)[0]

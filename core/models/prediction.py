@@ -7,7 +7,7 @@ stage trace) without knowing which kind of model made it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import cv2
 import numpy as np
@@ -87,33 +87,58 @@ class Prediction:
         return out
 
 
-class LastResult:
-    """A model's result for the last image it saw, found again by the identity of that image's
-    pixel array (predict, then explain, then the maps: one preprocessing per image).
+class RecentResults:
+    """A model's results for the last few images it saw, found again by the identity of each
+    image's pixel array: predict, then explain, then the maps cost one preprocessing, and the
+    ensembles that share a member on one upload (each on the same original and flipped views,
+    see `tta.views`) run it once per view instead of once per ensemble.
 
-    It holds only a weak reference to the pixels: a full-field DICOM is 51 MB of float32, and a
-    strong one kept every model's last image alive after its session had dropped it (and
-    during the next upload's decoding). A dead reference never matches, so ids cannot collide.
+    Only weak references to the pixels are held: a full-field DICOM is 51 MB of float32, and a
+    strong one kept every model's last image alive after its session had dropped it. An entry
+    is dropped as soon as its image is freed (so its result is freed too), and a dead
+    reference never matches, so ids cannot collide. Entries are swapped whole: concurrent
+    sessions reading and writing one model's results see either the old or the new list.
     """
 
-    def __init__(self) -> None:
-        self._entry: tuple[Any, Any, Any] | None = None  # (weakref to pixels, key, value), swapped whole
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self._entries: tuple[tuple[Any, Any, Any], ...] = ()  # (weakref to pixels, key, value), newest first
+
+    def __len__(self) -> int:
+        return sum(1 for ref, _, _ in self._entries if ref() is not None)
 
     def get(self, pixels: np.ndarray, key: Any = None, default: Any = None) -> Any:
-        entry = self._entry
-        if entry is not None and entry[0]() is pixels and entry[1] == key:
-            return entry[2]
+        for ref, k, value in self._entries:
+            if ref() is pixels and k == key:
+                return value
         return default
 
     def put(self, pixels: np.ndarray, value: Any, key: Any = None) -> Any:
         import weakref
 
         try:
-            ref = weakref.ref(pixels)
+            ref = weakref.ref(pixels, self._forget)
         except TypeError:  # an object without weak references: keep it, as before
             ref = lambda p=pixels: p  # noqa: E731
-        self._entry = (ref, key, value)
+        kept = tuple(e for e in self._entries if e[0]() is not None and not (e[0]() is pixels and e[1] == key))
+        self._entries = ((ref, key, value),) + kept[: self.size - 1]
         return value
+
+    def remember(self, pixels: np.ndarray, key: Any, compute: Callable[[], Any]) -> Any:
+        """The result for (pixels, key), computed once while the image lives and stays recent."""
+        hit = self.get(pixels, key)
+        return hit if hit is not None else self.put(pixels, compute(), key)
+
+    def _forget(self, dead: Any) -> None:
+        self._entries = tuple(e for e in self._entries if e[0] is not dead)
+
+
+def shared(pred: Prediction) -> Prediction:
+    """A remembered prediction handed out again: its own map dict and trace list, so that a
+    caller adding a layer does not add it to the remembered one (the arrays are shared, read only)."""
+    from dataclasses import replace
+
+    return replace(pred, maps=dict(pred.maps), trace=None if pred.trace is None else [dict(t) for t in pred.trace])
 
 
 def decide(classes: tuple[str, ...], probs: np.ndarray, threshold: float | None) -> str:

@@ -11,7 +11,7 @@ import numpy as np
 from ..preprocess import Pipeline
 from ..types import Mammogram
 from .kinds import register_fold_loader, register_kind
-from .prediction import LastResult, MapLayer, Prediction, decide
+from .prediction import MapLayer, Prediction, RecentResults, decide, shared
 
 
 class Segmenter:
@@ -27,13 +27,13 @@ class Segmenter:
         self.pipeline = Pipeline.from_json(card["preprocessing"])  # working grid -> network input
         self.cfg = card["data_config"]
         self.rule: str = card["score_rule"]
-        self._last = LastResult()
+        self._recent = RecentResults()
 
     def probability_map(self, image: Mammogram) -> np.ndarray:
         """Lesion probability on the working grid (the image itself for MIAS-sized films)."""
-        hit = self._last.get(image.pixels)
-        if hit is not None:
-            return hit
+        return self._recent.remember(image.pixels, "probability", lambda: self._probability_map(image))
+
+    def _probability_map(self, image: Mammogram) -> np.ndarray:
         import torch
 
         from ..lesion.patch_net import to_tensor
@@ -43,8 +43,7 @@ class Segmenter:
         with torch.inference_mode():
             self.net.eval()
             prob = torch.sigmoid(self.net(to_tensor(x, self.cfg["mean"], self.cfg["std"])))[0, 0].numpy()
-        out = np.clip(tf.inverse(prob), 0, 1).astype(np.float32)
-        return self._last.put(image.pixels, out)
+        return np.clip(tf.inverse(prob), 0, 1).astype(np.float32)
 
     def _score(self, prob: np.ndarray) -> float:
         from ..lesion.score_rules import get_rule
@@ -58,6 +57,10 @@ class Segmenter:
         return np.stack([1 - s, s], 1)
 
     def predict(self, image: Mammogram, roi=None, *, with_maps: bool = True) -> Prediction:
+        """Remembered per image, like the map (ensembles share this model's views)."""
+        return shared(self._recent.remember(image.pixels, ("prediction", with_maps), lambda: self._predict(image, with_maps)))
+
+    def _predict(self, image: Mammogram, with_maps: bool) -> Prediction:
         prob = self.probability_map(image)
         score = self._score(prob)
         probs = np.array([1 - score, score], np.float32)

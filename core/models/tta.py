@@ -2,6 +2,10 @@
 
 Each augmentation is its own inverse, so a map computed on the flipped image is put back
 on the original grid by the same flip.
+
+`views` hands every ensemble the same view objects for one image, so members shared by
+several ensembles (and run alone) find their results for each view in their own
+`RecentResults` instead of running again.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from ..types import Mammogram
+from .prediction import RecentResults
 
 Flip = Callable[[np.ndarray], np.ndarray]
 
@@ -38,3 +43,27 @@ def augmented(image: Mammogram, name: str) -> Mammogram:
 def restore(values: np.ndarray, name: str) -> np.ndarray:
     """A map computed on the augmented image, back on the original orientation."""
     return np.ascontiguousarray(AUGMENTATIONS[name](np.asarray(values)))
+
+
+_VIEWS = RecentResults(size=4)  # image pixels -> {augmentation: view}, for the last few images
+
+
+def views(image: Mammogram, names: list[str], shrink_to: int | None = None) -> list[tuple[str, Mammogram]]:
+    """(augmentation, view) pairs of one image; the same objects for every caller while the
+    image lives.
+
+    "none" is the image itself. With `shrink_to` (the `limit_size` step every member applies
+    first), the flipped views are flips of the image shrunk once to that long side (what
+    each member would have made of it anyway, up to resampling order): a full-field DICOM
+    is not copied at full resolution (51 MB a flip) for each augmentation.
+    """
+    key = (tuple(names), shrink_to)
+    made = _VIEWS.get(image.pixels, key)
+    if made is None:
+        base = image
+        if shrink_to is not None and max(image.shape) > shrink_to and any(n != "none" for n in names):
+            from ..preprocess import Pipeline
+
+            base = Mammogram(Pipeline([("limit_size", {"max_side": shrink_to})]).apply(image.pixels)[0], image.meta)
+        made = _VIEWS.put(image.pixels, {n: augmented(base, n) for n in names if n != "none"}, key)
+    return [(n, image if n == "none" else made[n]) for n in names]
