@@ -1,6 +1,11 @@
 """Bring a card's derived figures up to date from its committed files: the readings of its
 output in other tasks (`views`), the external-check summary and, where a model has
-`oof_predictions.csv`, its out-of-fold summary. No weights are loaded."""
+`oof_predictions.csv`, its out-of-fold summary (and, for a hierarchy, its paired comparison
+with every flat 3-class model that has out-of-fold rows, so a flat model trained later is
+in it). No weights are loaded.
+
+    python -m core.card_views
+"""
 
 from __future__ import annotations
 
@@ -28,6 +33,14 @@ def refresh(models_dir: str | Path | None = None) -> list[str]:
         oof = read_oof(c)
         if oof is not None:
             c["oof"] = card_oof(c, oof)
+            if "flat_vs_hierarchy" in c:
+                from .hierarchy_build import flat_comparisons
+
+                c["flat_vs_hierarchy"] = flat_comparisons(c, oof, Path(c["_folder"]).parent)
         write_card(c["_folder"], c)
         changed.append(c["name"])
     return changed
+
+
+if __name__ == "__main__":
+    print("refreshed: " + ", ".join(refresh()))

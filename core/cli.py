@@ -149,7 +149,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-LESION_KINDS = {"patch_dense": ("core.lesion.run_patch", "pack_patch"), "segmentation": ("core.lesion.run_unet", "pack_unet")}
+LESION_KINDS = {"patch_dense": ("core.lesion.run_patch", "pack_patch"), "segmentation": ("core.lesion.run_unet", "pack_unet"), "map_top": ("core.lesion.run_top", "pack_top")}
 
 
 def _train_lesion(recipe: dict, args: argparse.Namespace) -> int:

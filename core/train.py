@@ -48,7 +48,7 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         raise UsageError(f"recipe {path} is not valid YAML: {exc}") from exc
     kind = (recipe or {}).get("kind")
-    required = {"patch_dense": ("name", "kind", "train"), "segmentation": ("name", "kind", "train"), "ensemble": ("name", "kind", "task", "candidates")}.get(kind, ("name", "task") if (recipe or {}).get("task") == "hierarchy" else REQUIRED)
+    required = {"patch_dense": ("name", "kind", "train"), "segmentation": ("name", "kind", "train"), "map_top": ("name", "kind", "task", "over"), "ensemble": ("name", "kind", "task", "candidates")}.get(kind, ("name", "task") if (recipe or {}).get("task") == "hierarchy" else REQUIRED)
     missing = [k for k in required if k not in (recipe or {})]
     if missing:
         raise UsageError(f"recipe {path} lacks {missing}")

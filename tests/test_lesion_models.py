@@ -160,3 +160,47 @@ def test_smoke_hierarchy_rebuilt_on_the_lesion_models(lesion_models, shared_data
     p = cli(lesion_models, "leaderboard", "--check")
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     assert "hierarchy-lesion " in p.stdout and "hierarchy − patch-lite0-dense-smoke macro_f1" in p.stdout
+
+
+def test_normal_films_undersampled_the_seed_001_way():
+    from core.lesion.run_top import undersample_normals
+
+    labels = np.array([0] * 40 + [1] * 6 + [2] * 5)
+    train = np.arange(0, 51, 1)
+    kept = undersample_normals(train, labels, 4, seed=0)
+    assert set(np.flatnonzero(labels > 0)) <= set(kept)  # every lesion film stays
+    assert (labels[kept] == 0).sum() == 10 and len(set(kept)) == len(kept)
+    np.testing.assert_array_equal(kept, undersample_normals(train, labels, 4, seed=0))
+    np.testing.assert_array_equal(undersample_normals(train, labels, 1, seed=0), train)
+
+
+def test_smoke_flat_model_on_the_lesion_backbone(lesion_models, shared_data, sample_dicom):
+    """Seed 001's flat 3-class model over the smoke patch model's map, through the CLI: fold
+    run on the patch model's own fold net, normal films undersampled, packed, listed,
+    predicted and evaluated, its out-of-fold rows reproduced by the leaderboard check."""
+    import pandas as pd
+    import torch
+
+    from core.datasets import load_dataset
+    from core.lesion.folds import fold_parts
+    from core.lesion.run_dir import run_dir
+    from core.models import registry
+
+    p = cli(lesion_models, "train", "recipes/seed001_flat3_lesion_maps.yaml", "--smoke", "--data", str(shared_data))
+    assert p.returncode == 0, p.stderr[-2000:]
+    card = registry.card("flat3-lite0-maps-smoke", lesion_models)
+    assert card["kind"] == "patch_dense_e2e" and card["members"] == ["patch-lite0-dense-smoke"] and card["seed_system"] == "001"
+    run = torch.load(run_dir("flat3-lite0-maps-smoke") / "fold0.pt", map_location="cpu", weights_only=False)
+    records = load_dataset("mias", shared_data)[:40]
+    train = fold_parts(records, 0)["train"]
+    normals = sum(records[i].label == "normal" for i in train)
+    assert run["train_films"] == len(train) - normals + max(1, round(normals / 4))
+    oof = pd.read_csv(Path(card["_folder"]) / "oof_predictions.csv")
+    assert {"p_normal", "p_benign", "p_malignant"} <= set(oof.columns) and np.allclose(oof[["p_normal", "p_benign", "p_malignant"]].sum(1), 1, atol=1e-4)
+    assert "flat3-lite0-maps-smoke" in cli(lesion_models, "models").stdout
+    p = cli(lesion_models, "predict", str(sample_dicom), "--model", "flat3-lite0-maps-smoke", "--json")
+    assert p.returncode == 0 and json.loads(p.stdout)[0]["task"] == "flat3", p.stderr[-1500:]
+    p = cli(lesion_models, "evaluate", "--model", "flat3-lite0-maps-smoke", "--dataset", "mias", "--data", str(shared_data), "--split", "test", "--bootstrap", "50")
+    assert p.returncode == 0, p.stderr[-1500:]
+    p = cli(lesion_models, "leaderboard", "--check")
+    assert p.returncode == 0 and "DIFF" not in p.stdout, p.stdout[-1500:]

@@ -100,21 +100,36 @@ def pack_patch(recipe: dict[str, Any], data_dir: Path, models_dir: Path | None =
     written.append(folder)
     # Shen's end-to-end variant: top layers over the map, trained on whole images
     name = recipe["name"].replace("-dense", "-e2e")
-    e2e = _base_card(recipe | {"name": name, "kind": "patch_dense_e2e"}, records, assignment) | {
-        "task": "flat3", "classes": ["normal", "benign", "malignant"], "members": [recipe["name"]],
-        "description": "Shen's whole-image top layers (two conv-BN-ReLU + global max/mean pooling) over the patch-probability map, trained on whole images with the patch net frozen.",
-        "architecture": {"kind": "map_top", "over": recipe["name"], "input": "3 x 64 x 64 patch-probability map"}, "cam_method": "patch-probability map",
-        "parameters": int(sum(v.numel() for v in run["top"].values() if v.is_floating_point())), "initial_weights": {"source": "random (top layers); the patch net is " + recipe["name"], "file": None, "sha256": None},
+    written.append(_pack_map_top(recipe | {"name": name, "kind": "patch_dense_e2e"}, recipe["name"], run["top"], out, root, records, assignment, data_dir, t0, limit, log,
+                                 "Shen's whole-image top layers (two conv-BN-ReLU + global max/mean pooling) over the patch-probability map, trained on whole images with the patch net frozen."))
+    return written
+
+
+def _pack_map_top(recipe: dict[str, Any], over: str, top: dict[str, torch.Tensor], out: Path, root: Path, records, assignment, data_dir: Path, t0: float, limit: int, log: Log, description: str) -> Path:
+    """A map-top model folder: fold 0's top over `over` shipped, every fold's held-out part pooled."""
+    card = _base_card(recipe, records, assignment) | {
+        "kind": "patch_dense_e2e", "task": "flat3", "classes": ["normal", "benign", "malignant"], "members": [over], "description": description, "fold_runs": out.name,
+        "architecture": {"kind": "map_top", "over": over, "input": "3 x 64 x 64 patch-probability map"}, "cam_method": "patch-probability map",
+        "parameters": int(sum(v.numel() for v in top.values() if v.is_floating_point())), "initial_weights": {"source": f"random (top layers); the patch net is {over}", "file": None, "sha256": None},
     }
-    folder = root / name
+    folder = root / recipe["name"]
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    e2e["weights"] = _save_fp16(run["top"], folder / "top.safetensors")
-    finish(e2e, folder, records, assignment, data_dir=data_dir, history=pd.read_csv(out / "fold0_top_history.csv"), t_start=t0, smoke=bool(limit), log=log)
-    e2e_folds = _folds_done(out, "e2e_")
-    _write_oof(folder, _oof_rows(out, "e2e_", e2e_folds), e2e_folds)
-    written.append(folder)
-    return written
+    card["weights"] = _save_fp16(top, folder / "top.safetensors")
+    finish(card, folder, records, assignment, data_dir=data_dir, history=pd.read_csv(out / "fold0_top_history.csv"), t_start=t0, smoke=bool(limit), log=log)
+    folds = _folds_done(out, "e2e_")
+    _write_oof(folder, _oof_rows(out, "e2e_", folds), folds)
+    return folder
+
+
+def pack_top(recipe: dict[str, Any], data_dir: Path, models_dir: Path | None = None, log: Log = print, limit: int = 0) -> Path:
+    """Seed 001's flat model over the patch map (`core.lesion.run_top`) -> its model folder."""
+    t0 = time.time()
+    out = run_dir(recipe["name"])
+    run = torch.load(out / "fold0.pt", map_location="cpu", weights_only=False)
+    root = Path(models_dir) if models_dir else default_models_dir()
+    records = load_dataset("mias", data_dir)[: limit or None]
+    return _pack_map_top(recipe, run["over"], run["top"], out, root, records, split_patients(records, seed=0), data_dir, t0, limit, log, recipe.get("description", ""))
 
 
 def pack_unet(recipe: dict[str, Any], data_dir: Path, models_dir: Path | None = None, log: Log = print, limit: int = 0) -> Path:
@@ -175,7 +190,7 @@ def refresh_oof(models_dir: Path | None = None) -> list[str]:
         kind = card.get("kind")
         if kind not in ("patch_dense", "patch_dense_e2e", "segmentation"):
             continue
-        run_name = card["members"][0] if kind == "patch_dense_e2e" else card["name"]
+        run_name = card.get("fold_runs") or (card["members"][0] if kind == "patch_dense_e2e" else card["name"])
         out = run_dir(run_name)
         prefix = {"patch_dense": "plain_", "patch_dense_e2e": "e2e_", "segmentation": ""}[kind]
         folds = _folds_done(out, prefix if prefix == "e2e_" else "")

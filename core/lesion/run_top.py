@@ -1,0 +1,93 @@
+"""Seed 001's flat 3-class classifier on the lesion-aware backbone: Shen's whole-image top over
+the dense patch map of a patch model's fold runs, trained the seed's way (normal films
+undersampled: "storing 1 Normal case for every 4"), one run per fold.
+
+    python -m core.lesion.run_top RECIPE.yaml [--folds 0 1 ..]
+
+Fold f reuses the patch net that fold f of the patch model trained (`over:` in the recipe),
+so no film the top is judged on was seen by the net beneath it either. Each fold's maps are
+kept under `.cache/lesion_runs/<name>/` with the run, so a stopped session resumes between
+folds; `python -m core train` packs fold 0 into the shipped model and every fold's held-out
+part into `oof_predictions.csv`, as for the other lesion models.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .dense import top_input
+from .fold_runs import load_run
+from .folds import fold_parts, run_folds
+from .mias_arrays import load_lesion_images
+from .train_patch import PatchRecipe, fold_maps, train_map_top
+
+LABELS = ("normal", "benign", "malignant")
+
+
+def undersample_normals(train_idx: np.ndarray, labels: np.ndarray, keep_one_in: int, seed: int) -> np.ndarray:
+    """The training films with one normal film kept for every `keep_one_in` (seed 001)."""
+    if keep_one_in <= 1:
+        return train_idx
+    normal = train_idx[labels[train_idx] == 0]
+    kept = np.random.default_rng(seed).choice(normal, size=max(1, round(len(normal) / keep_one_in)), replace=False)
+    return np.sort(np.concatenate([train_idx[labels[train_idx] != 0], kept]))
+
+
+def _net_of(run: dict[str, Any]):
+    from .patch_net import DensePatchNet
+
+    train = run["recipe"]["train"]
+    net = DensePatchNet(train["backbone"], 3, int(train["window"]), 0.0)
+    ref = net.state_dict()
+    net.load_state_dict({k: v.to(ref[k].dtype) for k, v in run["net"].items()})
+    return net.eval()
+
+
+def run_fold(recipe: dict[str, Any], data, fold: int, out: Path, log=print) -> None:
+    over = recipe["over"] + ("-smoke" if recipe["name"].endswith("-smoke") else "")
+    run = load_run(over, fold)
+    if run is None:
+        raise FileNotFoundError(f"fold {fold} of {over} has not been run (python -m core train its recipe first)")
+    r = replace(PatchRecipe.from_dict(run["recipe"].get("train", {})), **{k: v for k, v in recipe.get("train", {}).items() if k in ("top_epochs", "top_lr", "seed")})
+    parts = fold_parts(data.records, fold)
+    labels = np.array([LABELS.index(rec.label) for rec in data.records])
+    t0 = time.time()
+    cached = out / f"fold{fold}_tops.npy"
+    if cached.exists():
+        tops = np.load(cached)
+    else:
+        log(f"[{recipe['name']}] fold {fold}: patch maps of {len(data.records)} films with {over}'s fold-{fold} net")
+        tops = np.stack([top_input(m) for m in fold_maps(_net_of(run), data, np.arange(len(data.records)), run["info"]["data_config"])])
+        np.save(cached, tops)
+    keep_one_in = int(recipe.get("train", {}).get("normal_keep_one_in", 4))
+    train = undersample_normals(parts["train"], labels, keep_one_in, r.seed + fold)
+    log(f"[{recipe['name']}] fold {fold}: top on {len(train)} of {len(parts['train'])} training films (normal films 1 in {keep_one_in}), validation {len(parts['val'])}")
+    top, history = train_map_top(tops[train], labels[train], tops[parts["val"]], labels[parts["val"]], r, log)
+    with torch.no_grad():
+        probs = torch.softmax(top(torch.from_numpy(tops)), 1).numpy()
+    part_of = np.empty(len(data.records), object)
+    for name, idx in parts.items():
+        part_of[idx] = name
+    rows = pd.DataFrame({"image_id": [x.image_id for x in data.records], "patient_id": [x.patient_id for x in data.records], "fold": fold, "part": part_of, "label": [x.label for x in data.records]})
+    for k, c in enumerate(LABELS):
+        rows[f"e2e_p_{c}"] = probs[:, k]
+    torch.save({"top": top.state_dict(), "over": over, "train_films": int(len(train)), "recipe": recipe, "seconds": round(time.time() - t0, 1)}, out / f"fold{fold}.pt")
+    pd.DataFrame(history).to_csv(out / f"fold{fold}_top_history.csv", index=False)
+    rows.to_csv(out / f"fold{fold}.csv", index=False)
+    log(f"[{recipe['name']}] fold {fold} done in {time.time() - t0:.0f} s")
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_folds(argv, smoke_train={"top_epochs": 3}, build_data=lambda records, recipe: load_lesion_images(records), run_fold=run_fold,
+              description="Flat 3-class top over the dense patch map: fold runs")
+
+
+if __name__ == "__main__":
+    main()
