@@ -40,3 +40,12 @@ def sample_dicom() -> Path:
     from core.datasets import load_dataset
 
     return Path(load_dataset("sample")[0].path)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Debian chromium driven by Playwright (skipped where either is missing)."""
+    from browser_kit import chromium
+
+    with chromium() as b:
+        yield b

@@ -9,32 +9,18 @@ Skipped with a reason when Playwright or Debian's chromium is missing
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHOTS = REPO / "tests" / "screenshots"
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from browser_kit import SHOTS, settle, streamlit_server
+
 # url path, page title, screenshot name, an element the page must end up showing
 # (the last thing each page draws, so the screenshot is of the finished page)
 PAGES = [("", "Mammography AI workbench", "overview", "text=The dotted line is chance"),
          ("compare", "Compare models", "compare", ".js-plotly-plot"),
          ("model_cards", "Model cards", "model_cards", '[data-testid="stTabs"]'),
          ("explore", "Explore the data", "explore", "text=Map layer")]
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _live_cards() -> list[dict]:
@@ -60,58 +46,11 @@ def _default_models() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the python playwright package is not installed")
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"chromium not found at {CHROMIUM} (apt-get install -y chromium)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="module")
 def app_url():
-    port = _free_port()
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    log = open(SHOTS / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.terminate()
-        pytest.fail("streamlit did not become healthy within 60 s")
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with streamlit_server(SHOTS / "server.log", healthy_within_s=60) as url:
+        yield url
 
 
-def _settle(page, timeout_s: float = 240) -> None:
-    """Wait until the script run finished (the 'running' indicator is gone for a moment)."""
-    deadline = time.time() + timeout_s
-    quiet = 0
-    while time.time() < deadline:
-        busy = page.locator('[data-testid="stStatusWidget"], [data-testid="stSkeleton"], [data-testid="stSpinner"], [data-testid="stProgress"], [data-stale="true"]').count() > 0
-        quiet = 0 if busy else quiet + 1
-        if quiet >= 6:
-            page.wait_for_timeout(500)  # let plotly finish drawing
-            return
-        page.wait_for_timeout(250)
-    raise AssertionError("the app kept running for too long")
 
 
 def _shoot(page, name: str) -> None:
@@ -148,7 +87,7 @@ def _shoot_map_layers(page) -> None:
         for i in range(1, max(1, n - 1)):  # the other maps of this model (the last option is "none")
             layers.click()
             page.locator('[role="option"]').nth(i).click()
-            _settle(page)
+            settle(page)
             _no_exception(page)
             card.evaluate("e => e.scrollIntoView({block: 'center'})")
             page.wait_for_timeout(800)
@@ -167,7 +106,7 @@ def test_every_page_and_upload(browser, app_url):
         page.get_by_role("heading", name=title).first.wait_for(timeout=120_000)
         if has_models:
             page.locator(must).first.wait_for(timeout=300_000)
-        _settle(page)
+        settle(page)
         _no_exception(page)
         _shoot(page, shot)
         if path == "explore" and has_models:
@@ -186,7 +125,7 @@ def test_every_page_and_upload(browser, app_url):
     models = _default_models()
     if models:
         page.get_by_text("Predictions", exact=True).first.wait_for(timeout=300_000)
-        _settle(page, 300)
+        settle(page, 300)
         _no_exception(page)
         decisions = page.locator('[data-testid="stMetric"]').filter(has_text="decision:")
         assert decisions.count() == len(models)
@@ -202,7 +141,7 @@ def test_every_page_and_upload(browser, app_url):
     page.get_by_role("heading", name="Upload a mammogram").first.wait_for(timeout=60_000)
     page.locator('input[type="file"]').set_input_files({"name": "broken.dcm", "mimeType": "application/dicom", "buffer": b"DICM? no, just some bytes" * 20})
     page.get_by_text("could not be read as a mammogram").first.wait_for(timeout=120_000)
-    _settle(page)
+    settle(page)
     _no_exception(page)
     _shoot(page, "upload_corrupt")
     ctx.close()
@@ -235,7 +174,7 @@ def test_shared_link_zoom_dark_theme_and_two_sessions(browser, app_url):
     a = dark.new_page()
     a.goto(f"{app_url}/explore?dataset=sample&image={ids[1]}&models={models[0]}")
     a.get_by_role("heading", name="Zoom into the original").first.wait_for(timeout=300_000)
-    _settle(a, 300)
+    settle(a, 300)
     _no_exception(a)
     assert a.locator('[data-testid="stMarkdown"]').filter(has_text=ids[1]).count() >= 1  # the linked image is the analysed one
     assert f"image={ids[1]}" in a.url and f"models={models[0]}" in a.url
@@ -260,7 +199,7 @@ def test_shared_link_zoom_dark_theme_and_two_sessions(browser, app_url):
     # Compare in the dark: its charts follow the theme (no white plot on a dark page)
     a.goto(f"{app_url}/compare?task=stage1")
     a.locator(".js-plotly-plot").first.wait_for(timeout=300_000)
-    _settle(a)
+    settle(a)
     _no_exception(a)
     assert "task=stage1" in a.url
     roc = a.locator('[data-testid="stPlotlyChart"]').filter(has=a.locator(".js-plotly-plot")).first
@@ -276,8 +215,8 @@ def test_shared_link_zoom_dark_theme_and_two_sessions(browser, app_url):
     b.goto(f"{app_url}/upload")
     b.get_by_role("heading", name="Upload a mammogram").first.wait_for(timeout=60_000)
     a.get_by_role("heading", name="Zoom into the original").first.wait_for(timeout=300_000)
-    _settle(a, 300)
-    _settle(b)
+    settle(a, 300)
+    settle(b)
     _no_exception(a)
     _no_exception(b)
     assert a.locator('[data-testid="stMetric"]').filter(has_text="decision:").count() == 1
@@ -288,7 +227,7 @@ def test_shared_link_zoom_dark_theme_and_two_sessions(browser, app_url):
     # B tries the sample button: its own result, A's stays A's
     b.get_by_role("button", name="Try a sample image").click()
     b.get_by_role("heading", name="Zoom into the original").first.wait_for(timeout=300_000)
-    _settle(b, 300)
+    settle(b, 300)
     _no_exception(b)
     assert "dataset=sample" in b.url
     _shoot(b, "upload_sample_button")

@@ -7,30 +7,14 @@ Skipped with a reason when Playwright or Debian's chromium is missing.
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from browser_kit import SHOTS, chromium, settle, streamlit_server
 from core.models import registry
 
-REPO = Path(__file__).resolve().parents[1]
-SHOTS = REPO / "tests" / "screenshots"
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update"]
 MODELS = ["patch-lite0-dense", "s2-mobilenet-keras"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -46,51 +30,15 @@ def archive(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def app_url(archive, tmp_path_factory):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the python playwright package is not installed")
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"chromium not found at {CHROMIUM} (apt-get install -y chromium)")
-    port = _free_port()
-    env = dict(os.environ, PYTHONUNBUFFERED="1", MAMMO_DATA_ROOTS=str(archive), MAMMO_SHARED_DATA=str(tmp_path_factory.mktemp("no-shared") / "none"))
-    SHOTS.mkdir(parents=True, exist_ok=True)
     log_path = SHOTS / "server_evaluate.log"
-    log = open(log_path, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true", "--server.port", str(port),
-                             "--browser.gatherUsageStats", "false"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.terminate()
-        pytest.fail("streamlit did not become healthy within 60 s")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    env = {"MAMMO_DATA_ROOTS": str(archive), "MAMMO_SHARED_DATA": str(tmp_path_factory.mktemp("no-shared") / "none")}
+    with chromium() as browser, streamlit_server(log_path, env=env, healthy_within_s=60) as url:
         yield url, browser, log_path
-        browser.close()
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
 
 
 def _settle(page, timeout_s: float = 400) -> None:
-    deadline = time.time() + timeout_s
-    quiet = 0
-    while time.time() < deadline:
-        busy = page.locator('[data-testid="stStatusWidget"], [data-testid="stSpinner"], [data-stale="true"]').count() > 0
-        quiet = 0 if busy else quiet + 1
-        if quiet >= 6:
-            page.wait_for_timeout(800)
-            return
-        page.wait_for_timeout(250)
-    raise AssertionError("the app kept running for too long")
+    """The evaluation page keeps its finished progress bar, so only a running script is busy."""
+    settle(page, timeout_s, busy='[data-testid="stStatusWidget"], [data-testid="stSpinner"], [data-stale="true"]', then_ms=800)
 
 
 def test_explore_evaluation_in_a_browser(app_url, archive):

@@ -10,64 +10,16 @@ Skipped with a reason when Playwright or Debian's chromium is missing.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from test_browser import ARGS, CHROMIUM, SHOTS, _free_port, _no_exception, _settle
+from browser_kit import REPO, SHOTS, settle, streamlit_server
+from test_browser import _no_exception
 from test_privacy import MARK, _dicom, _dicom_bytes
 
-REPO = Path(__file__).resolve().parents[1]
 PAGES = [("upload", "Upload a mammogram"), ("explore", "Explore the data"),
          ("compare", "Compare models"), ("model_cards", "Model cards")]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the python playwright package is not installed")
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"chromium not found at {CHROMIUM} (apt-get install -y chromium)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
-@contextmanager
-def fresh_server(log_path: Path, *script_args: str):
-    port = _free_port()
-    log = open(log_path, "w")
-    cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-           "--server.port", str(port), "--browser.gatherUsageStats", "false"]
-    if script_args:
-        cmd += ["--", *script_args]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.3)
-        else:
-            pytest.fail("streamlit did not become healthy within 90 s")
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def _real_app(page, title: str) -> None:
@@ -86,12 +38,12 @@ def test_direct_link_on_a_fresh_server(browser, tmp_path, path, title):
     log_path = tmp_path / "server.log"
     data_root = tmp_path / "ZQX-start-up-root"
     data_root.mkdir()
-    with fresh_server(log_path, "--data", str(data_root)) as url:
+    with streamlit_server(log_path, "--data", str(data_root)) as url:
         ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
         page = ctx.new_page()
         page.goto(f"{url}/{path}")
         _real_app(page, title)
-        _settle(page, 300)
+        settle(page, 300)
         _no_exception(page)
         assert str(data_root) not in page.content()
         page.screenshot(path=str(SHOTS / f"direct_{path}.png"))
@@ -100,7 +52,7 @@ def test_direct_link_on_a_fresh_server(browser, tmp_path, path, title):
             page.locator('input[type="file"]').set_input_files(
                 {"name": name, "mimeType": "application/dicom", "buffer": _dicom_bytes(_dicom(RescaleSlope="1.000000000011", RescaleIntercept="0"), {b"1.000000000011": b"ZQXSLOPE987654"})})
             page.get_by_text("could not be read as a mammogram").first.wait_for(timeout=120_000)
-            _settle(page)
+            settle(page)
             _no_exception(page)
             # the uploader's own chip shows the user's file name in the user's browser (client-side);
             # everything the app draws must not

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -71,13 +72,35 @@ def _oof_meta(folds: list[int]) -> dict[str, Any]:
     return {"folds_run": folds, "protocol": "patient-level stratified 5-fold (seed 0); fold f held out, fold f+1 validation (epoch, score rules, thresholds), the other three train"}
 
 
+@dataclass
+class Packing:
+    """What packing a recipe's fold runs starts from: its run folder, fold 0 (the shipped
+    model), the models folder and the films with their fixed split."""
+
+    t0: float
+    out: Path
+    run: dict[str, Any]
+    root: Path
+    records: list
+    assignment: dict[str, str]
+
+    @classmethod
+    def start(cls, recipe: dict[str, Any], data_dir: Path, models_dir: Path | None, limit: int) -> "Packing":
+        out = run_dir(recipe["name"])
+        records = load_dataset("mias", data_dir)[: limit or None]
+        return cls(time.time(), out, torch.load(out / "fold0.pt", map_location="cpu", weights_only=False),
+                   Path(models_dir) if models_dir else default_models_dir(), records, split_patients(records, seed=0))
+
+    def new_folder(self, name: str) -> Path:
+        folder = self.root / name
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        return folder
+
+
 def pack_patch(recipe: dict[str, Any], data_dir: Path, models_dir: Path | None = None, log: Log = print, limit: int = 0) -> list[Path]:
-    t0 = time.time()
-    out = run_dir(recipe["name"])
-    run = torch.load(out / "fold0.pt", map_location="cpu", weights_only=False)
-    root = Path(models_dir) if models_dir else default_models_dir()
-    records = load_dataset("mias", data_dir)[: limit or None]
-    assignment = split_patients(records, seed=0)
+    pk = Packing.start(recipe, data_dir, models_dir, limit)
+    t0, out, run, records, assignment = pk.t0, pk.out, pk.run, pk.records, pk.assignment
     folds = _folds_done(out)
     written = []
     # plain aggregation: the patch net and its map rules
@@ -90,9 +113,7 @@ def pack_patch(recipe: dict[str, Any], data_dir: Path, models_dir: Path | None =
         "stage_thresholds": run["thresholds"], "cam_method": "patch-probability map",
         "parameters": int(sum(v.numel() for v in run["net"].values() if v.is_floating_point())),
     }
-    folder = root / recipe["name"]
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    folder = pk.new_folder(recipe["name"])
     card["weights"] = _save_fp16(run["net"], folder / "weights.safetensors")
     history = pd.read_csv(out / "fold0_history.csv")
     finish(card, folder, records, assignment, data_dir=data_dir, history=history, t_start=t0, smoke=bool(limit), log=log)
@@ -100,23 +121,22 @@ def pack_patch(recipe: dict[str, Any], data_dir: Path, models_dir: Path | None =
     written.append(folder)
     # Shen's end-to-end variant: top layers over the map, trained on whole images
     name = recipe["name"].replace("-dense", "-e2e")
-    written.append(_pack_map_top(recipe | {"name": name, "kind": "patch_dense_e2e"}, recipe["name"], run["top"], out, root, records, assignment, data_dir, t0, limit, log,
+    written.append(_pack_map_top(recipe | {"name": name, "kind": "patch_dense_e2e"}, recipe["name"], run["top"], pk, data_dir, limit, log,
                                  "Shen's whole-image top layers (two conv-BN-ReLU + global max/mean pooling) over the patch-probability map, trained on whole images with the patch net frozen."))
     return written
 
 
-def _pack_map_top(recipe: dict[str, Any], over: str, top: dict[str, torch.Tensor], out: Path, root: Path, records, assignment, data_dir: Path, t0: float, limit: int, log: Log, description: str) -> Path:
+def _pack_map_top(recipe: dict[str, Any], over: str, top: dict[str, torch.Tensor], pk: Packing, data_dir: Path, limit: int, log: Log, description: str) -> Path:
     """A map-top model folder: fold 0's top over `over` shipped, every fold's held-out part pooled."""
-    card = _base_card(recipe, records, assignment) | {
+    out = pk.out
+    card = _base_card(recipe, pk.records, pk.assignment) | {
         "kind": "patch_dense_e2e", "task": "flat3", "classes": ["normal", "benign", "malignant"], "members": [over], "description": description, "fold_runs": out.name,
         "architecture": {"kind": "map_top", "over": over, "input": "3 x 64 x 64 patch-probability map"}, "cam_method": "patch-probability map",
         "parameters": int(sum(v.numel() for v in top.values() if v.is_floating_point())), "initial_weights": {"source": f"random (top layers); the patch net is {over}", "file": None, "sha256": None},
     }
-    folder = root / recipe["name"]
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    folder = pk.new_folder(recipe["name"])
     card["weights"] = _save_fp16(top, folder / "top.safetensors")
-    finish(card, folder, records, assignment, data_dir=data_dir, history=pd.read_csv(out / "fold0_top_history.csv"), t_start=t0, smoke=bool(limit), log=log)
+    finish(card, folder, pk.records, pk.assignment, data_dir=data_dir, history=pd.read_csv(out / "fold0_top_history.csv"), t_start=pk.t0, smoke=bool(limit), log=log)
     folds = _folds_done(out, "e2e_")
     _write_oof(folder, _oof_rows(out, "e2e_", folds), folds)
     return folder
@@ -124,23 +144,15 @@ def _pack_map_top(recipe: dict[str, Any], over: str, top: dict[str, torch.Tensor
 
 def pack_top(recipe: dict[str, Any], data_dir: Path, models_dir: Path | None = None, log: Log = print, limit: int = 0) -> Path:
     """Seed 001's flat model over the patch map (`core.lesion.run_top`) -> its model folder."""
-    t0 = time.time()
-    out = run_dir(recipe["name"])
-    run = torch.load(out / "fold0.pt", map_location="cpu", weights_only=False)
-    root = Path(models_dir) if models_dir else default_models_dir()
-    records = load_dataset("mias", data_dir)[: limit or None]
-    return _pack_map_top(recipe, run["over"], run["top"], out, root, records, split_patients(records, seed=0), data_dir, t0, limit, log, recipe.get("description", ""))
+    pk = Packing.start(recipe, data_dir, models_dir, limit)
+    return _pack_map_top(recipe, pk.run["over"], pk.run["top"], pk, data_dir, limit, log, recipe.get("description", ""))
 
 
 def pack_unet(recipe: dict[str, Any], data_dir: Path, models_dir: Path | None = None, log: Log = print, limit: int = 0) -> Path:
     from .score_rules import get_rule, rescaled
 
-    t0 = time.time()
-    out = run_dir(recipe["name"])
-    run = torch.load(out / "fold0.pt", map_location="cpu", weights_only=False)
-    root = Path(models_dir) if models_dir else default_models_dir()
-    records = load_dataset("mias", data_dir)[: limit or None]
-    assignment = split_patients(records, seed=0)
+    pk = Packing.start(recipe, data_dir, models_dir, limit)
+    t0, out, run, records, assignment = pk.t0, pk.out, pk.run, pk.records, pk.assignment
     size = int(run["recipe"]["train"]["size"])
     rule = rescaled(run["rule"], (1024 / size) ** 2)
     get_rule(rule)
@@ -152,9 +164,7 @@ def pack_unet(recipe: dict[str, Any], data_dir: Path, models_dir: Path | None = 
         "score_rule": rule, "score_rule_candidates": run["rule_candidates"], "mask_threshold": 0.5, "cam_method": "U-Net lesion probability",
         "parameters": int(sum(v.numel() for v in run["net"].values() if v.is_floating_point())),
     }
-    folder = root / recipe["name"]
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    folder = pk.new_folder(recipe["name"])
     card["weights"] = _save_fp16(run["net"], folder / "weights.safetensors")
     finish(card, folder, records, assignment, data_dir=data_dir, history=pd.read_csv(out / "fold0_history.csv"), t_start=t0, smoke=bool(limit), log=log)
     from .seg_metrics import segmentation_card_metrics
