@@ -24,6 +24,11 @@ def read_oof(card: dict[str, Any]) -> pd.DataFrame | None:
     return pd.read_csv(path) if path.exists() else None
 
 
+def complete(card: dict[str, Any]) -> bool:
+    """Out-of-fold rows from every fold (every film held out once), not a partial run's."""
+    return bool(card.get("oof")) and "incomplete" not in (card.get("oof_protocol") or {})
+
+
 def oof_view(oof: pd.DataFrame, classes: Sequence[str], task: str) -> pd.DataFrame:
     """Rows of the task with truth 0/1 and the positive score (binary tasks only)."""
     from .finish import view_frame

@@ -356,12 +356,14 @@ THREE_CLASS_FIGURES = {"macro_f1": "macro-F1", "balanced_accuracy": "balanced ac
 
 
 def three_class_oof_table(cards: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """Out of fold, per 3-class model (flat or hierarchical): its decisions' figures with
-    patient-level 95 % intervals, from the card (`oof.flat3`), so nothing is recomputed."""
+    """Out of fold, per 3-class model (flat or hierarchical) with a complete run: its decisions'
+    figures with patient-level 95 % intervals, from the card (`oof.flat3`), so nothing is recomputed."""
+    from ..oof import complete
+
     rows = []
     for c in cards:
         f = (c.get("oof") or {}).get("flat3")
-        if not f:
+        if not f or not complete(c):
             continue
         row = {"model": c["name"], "pipeline": "hierarchical" if c.get("task") == "hierarchy" else "flat", "images": f["n_images"], "folds": f["folds"]}
         row |= {label: fmt_ci(f[k]["value"], f[k]["ci_low"], f[k]["ci_high"], 3) for k, label in THREE_CLASS_FIGURES.items()}
@@ -370,9 +372,12 @@ def three_class_oof_table(cards: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 
 def three_class_confusion(card: dict[str, Any]) -> tuple[list[list[int]], list[str]] | None:
-    """The out-of-fold 3-class confusion matrix of a card and its labels, or None."""
+    """The out-of-fold 3-class confusion matrix of a card and its labels, or None (also for a
+    partial run: its films are not the others' films)."""
+    from ..oof import complete
+
     f = (card.get("oof") or {}).get("flat3")
-    return (f["confusion"], list(f["confusion_labels"])) if f else None
+    return (f["confusion"], list(f["confusion_labels"])) if f and complete(card) else None
 
 
 def flat_vs_hierarchy_table(cards: Sequence[dict[str, Any]]) -> pd.DataFrame:
