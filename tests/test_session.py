@@ -114,6 +114,27 @@ def test_second_session_cannot_see_the_first_sessions_upload(sample_dicom):
     assert "secret-name" not in text
 
 
+def test_models_forget_an_upload_once_its_analysis_is_done(sample_dicom):
+    """An ensemble with test-time augmentation shares its member's runs on three views while
+    the page runs; once every card is drawn, no model remembers anything of the upload (the
+    page keeps the image until its next run, which must not keep every model's maps alive)."""
+    import gc
+
+    from core.models.prediction import remembered
+
+    models = [n for n in _live() if n == "ens-stage2-tta"]
+    if not models:
+        pytest.skip("ens-stage2-tta is not live in this checkout")
+    at = _app("pages/upload.py", models)
+    at.run()
+    gc.collect()
+    before = remembered()
+    at.file_uploader(key="upload_file").set_value(("a.dcm", sample_dicom.read_bytes(), "application/dicom")).run()
+    _ok(at)
+    assert len(at.session_state["_session_runs"]) == 1
+    assert remembered() <= before
+
+
 def test_sample_button_then_adding_a_model_runs_only_that_model():
     live = _live()
     if len(live) < 2:

@@ -34,7 +34,7 @@ def runs() -> session_cache.BoundedCache:
     return st.session_state[_RUNS]
 
 
-class _Reader:
+class ImageReader:
     """Reads the image at most once per script run, only when something is not cached."""
 
     def __init__(self, read: Callable[[], Mammogram]) -> None:
@@ -46,10 +46,16 @@ class _Reader:
             self._image = self._read()
         return self._image
 
+    def release(self) -> None:
+        """Every model has run: let go of the image and of what the models remember of it."""
+        if self._image is not None:
+            inference.forget(self._image)
+            self._image = None
 
-def view_of(key: Hashable, read: Callable[[], Mammogram], with_meta: bool = False) -> tuple[ImageView, _Reader]:
+
+def view_of(key: Hashable, read: Callable[[], Mammogram], with_meta: bool = False) -> tuple[ImageView, ImageReader]:
     """The image's view from this session's cache, else read and made now. Raises what `read` raises."""
-    reader = _Reader(read)
+    reader = ImageReader(read)
     view = images().get(key)
     if view is None:
         image = reader()
@@ -57,7 +63,7 @@ def view_of(key: Hashable, read: Callable[[], Mammogram], with_meta: bool = Fals
     return view, reader
 
 
-def run_grid(key: Hashable, names: Sequence[str], reader: Callable[[], Mammogram], explain_positive: bool,
+def run_grid(key: Hashable, names: Sequence[str], reader: ImageReader, explain_positive: bool,
              draw: Callable[[inference.ModelRun], object], with_input: bool = False, per_row: int = 3) -> tuple[list[inference.ModelRun], dict[str, object]]:
     """Every named model's run on the image as a card in a grid, `per_row` to a row.
 
@@ -86,6 +92,7 @@ def run_grid(key: Hashable, names: Sequence[str], reader: Callable[[], Mammogram
             drawn[n] = draw(run)
     if bar is not None:
         bar.empty()
+    reader.release()
     return out, drawn
 
 

@@ -129,6 +129,14 @@ def run_model(model: Any, image: Mammogram, *, with_maps: bool = True, with_inpu
             release_memory()
 
 
+def forget(image: Mammogram) -> None:
+    """The image's analysis is done: models drop what they remember of it (views, inputs,
+    maps), whoever still holds the image."""
+    from ..models.prediction import forget_image
+
+    forget_image(image.pixels)
+
+
 def release_memory() -> None:
     """Hand freed heap back to the system after a model run.
 

@@ -6,6 +6,7 @@ stage trace) without knowing which kind of model made it.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -103,6 +104,7 @@ class RecentResults:
     def __init__(self, size: int = 8) -> None:
         self.size = size
         self._entries: tuple[tuple[Any, Any, Any], ...] = ()  # (weakref to pixels, key, value), newest first
+        _EVERY_CACHE.add(self)
 
     def __len__(self) -> int:
         return sum(1 for ref, _, _ in self._entries if ref() is not None)
@@ -114,8 +116,6 @@ class RecentResults:
         return default
 
     def put(self, pixels: np.ndarray, value: Any, key: Any = None) -> Any:
-        import weakref
-
         try:
             ref = weakref.ref(pixels, self._forget)
         except TypeError:  # an object without weak references: keep it, as before
@@ -129,8 +129,29 @@ class RecentResults:
         hit = self.get(pixels, key)
         return hit if hit is not None else self.put(pixels, compute(), key)
 
+    def forget(self, pixels: np.ndarray) -> None:
+        """Drop every result of this image now (it may live on, but is done with)."""
+        self._entries = tuple(e for e in self._entries if e[0]() is not pixels)
+
     def _forget(self, dead: Any) -> None:
         self._entries = tuple(e for e in self._entries if e[0] is not dead)
+
+
+_EVERY_CACHE: "weakref.WeakSet[RecentResults]" = weakref.WeakSet()
+
+
+def forget_image(pixels: np.ndarray) -> None:
+    """Drop what every model (and `tta.views`) remembers of one image. The dashboard calls it
+    when an image's analysis is done: the page's reader keeps the image until the next script
+    run, and without this each model would keep its maps of it (up to 8 results a model) for
+    as long, in every session."""
+    for cache in list(_EVERY_CACHE):
+        cache.forget(pixels)
+
+
+def remembered() -> int:
+    """How many results all models remember now, of images still alive (tests, benchmarks)."""
+    return sum(len(cache) for cache in list(_EVERY_CACHE))
 
 
 def shared(pred: Prediction) -> Prediction:
