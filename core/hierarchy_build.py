@@ -117,14 +117,15 @@ def build_hierarchy(recipe: dict[str, Any], data_dir: str | Path | None = None, 
 
 
 def flat_comparisons(card: dict[str, Any], oof: pd.DataFrame, models_dir: Path) -> list[dict[str, Any]]:
-    """Seed 001's question out of fold: this hierarchy against every flat 3-class model with
-    complete out-of-fold rows, on the images both decided (paired patient-level bootstrap)."""
-    from .oof import complete, paired_three_class, read_oof
+    """Seed 001's question out of fold: this hierarchy against every flat 3-class model whose
+    out-of-fold rows decide every film the hierarchy's do (a partial run's fewer films would
+    make a different question), paired patient-level bootstrap on those films."""
+    from .oof import paired_three_class, read_oof
 
     out = []
     for c in registry.discover(models_dir):
-        flat = read_oof(c) if c["task"] == "flat3" and (c.get("oof") or {}).get("flat3") and complete(c) else None
-        if flat is not None:
+        flat = read_oof(c) if c["task"] == "flat3" and (c.get("oof") or {}).get("flat3") else None
+        if flat is not None and set(oof["image_id"]) <= set(flat["image_id"]):
             out.append({"flat": c["name"]} | paired_three_class(oof, flat, card["classes"]))
     return out
 
