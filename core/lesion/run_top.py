@@ -41,13 +41,10 @@ def undersample_normals(train_idx: np.ndarray, labels: np.ndarray, keep_one_in: 
 
 
 def _net_of(run: dict[str, Any]):
-    from .patch_net import DensePatchNet
+    """The patch net a fold run of the patch model trained (built as the shipped one is)."""
+    from ..models.dense_patch import _patch_net
 
-    train = run["recipe"]["train"]
-    net = DensePatchNet(train["backbone"], 3, int(train["window"]), 0.0)
-    ref = net.state_dict()
-    net.load_state_dict({k: v.to(ref[k].dtype) for k, v in run["net"].items()})
-    return net.eval()
+    return _patch_net({"architecture": run["recipe"]["train"]}, run["net"])
 
 
 def run_fold(recipe: dict[str, Any], data, fold: int, out: Path, log=print) -> None:

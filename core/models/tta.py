@@ -57,13 +57,14 @@ def views(image: Mammogram, names: list[str], shrink_to: int | None = None) -> l
     each member would have made of it anyway, up to resampling order): a full-field DICOM
     is not copied at full resolution (51 MB a flip) for each augmentation.
     """
-    key = (tuple(names), shrink_to)
-    made = _VIEWS.get(image.pixels, key)
-    if made is None:
-        base = image
-        if shrink_to is not None and max(image.shape) > shrink_to and any(n != "none" for n in names):
-            from ..preprocess import Pipeline
-
-            base = Mammogram(Pipeline([("limit_size", {"max_side": shrink_to})]).apply(image.pixels)[0], image.meta)
-        made = _VIEWS.put(image.pixels, {n: augmented(base, n) for n in names if n != "none"}, key)
+    made = _VIEWS.remember(image.pixels, (tuple(names), shrink_to), lambda: _flipped(image, names, shrink_to))
     return [(n, image if n == "none" else made[n]) for n in names]
+
+
+def _flipped(image: Mammogram, names: list[str], shrink_to: int | None) -> dict[str, Mammogram]:
+    base = image
+    if shrink_to is not None and max(image.shape) > shrink_to and any(n != "none" for n in names):
+        from ..preprocess import Pipeline
+
+        base = Mammogram(Pipeline([("limit_size", {"max_side": shrink_to})]).apply(image.pixels)[0], image.meta)
+    return {n: augmented(base, n) for n in names if n != "none"}
