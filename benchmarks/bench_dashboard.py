@@ -7,7 +7,8 @@
    (AppTest), with a check that torch / TensorFlow were not imported;
 2. one uploaded full-field DICOM (embedded sample, 4432 x 2864, RLE) -> what the Upload page
    does: read, the display and zoom pictures, every shipped model's prediction with its maps
-   and each card's default overlay, cold and warm (warm = models loaded, computation
+   (side by side, as the page runs them; `--workers 1` for one at a time) and each card's
+   default overlay, cold and warm (warm = models loaded, computation
    repeated on a newly read image; a Streamlit cache hit skips all of it);
 3. peak RSS of this process with every shipped model loaded and run;
 4. a Compare rerun (AppTest, fresh process): first draw, switching to the validation split,
@@ -103,7 +104,7 @@ def first_page_apptest() -> None:
         print(f"first page (AppTest, fresh process): overview script incl. imports {float(dt):.2f} s (process {wall:.2f} s); exception: {exc}; frameworks imported: {bad}")
 
 
-def upload_path(repeats: int) -> None:
+def upload_path(repeats: int, workers: int | None = None) -> None:
     from core.dashboard import cards as dcards
     from core.dashboard import inference, overlays
     from core.datasets import load_dataset
@@ -135,9 +136,8 @@ def upload_path(repeats: int) -> None:
         t_read = time.perf_counter() - t0
         per, first_card = {}, None
         results = []
-        for m in models:
-            r = inference.run_model(m, image, with_input=True)
-            per[m.name] = r.seconds
+        for _, r in inference.run_models(models, image, workers=workers, with_input=True):
+            per[r.name] = r.seconds
             results.append(r)
             layer = next(iter(r.maps.values()), None)
             overlays.overlay_image(view.base8, layer, 0.45, (), view.scale, None if layer is None else layer.threshold)
@@ -147,11 +147,12 @@ def upload_path(repeats: int) -> None:
             layer_grid(first)
         return time.perf_counter() - t0, per, t_read, first_card or 0.0
 
+    n_workers = inference.model_workers() if workers is None else workers
     for i in range(repeats + 1):
         total, per, t_read, first_card = once()
         label = "cold (first run)" if i == 0 else f"warm #{i}"
-        print(f"one DICOM -> read + view + {len(models)} models with maps + each card's overlay, {label}: {total:.2f} s "
-              f"(read + view {t_read:.2f} s; first card {first_card:.2f} s; models {sum(per.values()):.2f} s: "
+        print(f"one DICOM -> read + view + {len(models)} models with maps ({n_workers} at a time) + each card's overlay, {label}: {total:.2f} s "
+              f"(read + view {t_read:.2f} s; first card {first_card:.2f} s; models' own times add up to {sum(per.values()):.2f} s: "
               + ", ".join(f"{k} {v:.2f} s" for k, v in per.items()) + ")")
     cur, peak = rss_mb()
     print(f"memory with every shipped model loaded and run: RSS {cur:.0f} MB, peak RSS {peak:.0f} MB")
@@ -185,6 +186,7 @@ def main() -> None:
     ap.add_argument("--no-browser", action="store_true")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--only-upload", action="store_true", help="skip the first-page figures")
+    ap.add_argument("--workers", type=int, default=None, help="models run side by side (default: the pages' own, inference.model_workers())")
     ap.add_argument("--no-sessions", action="store_true", help="skip the Compare rerun and the session memory figures")
     args = ap.parse_args()
     print(f"CPU cores: {os.cpu_count()}; load average {os.getloadavg()[0]:.1f} (other work on the machine slows every figure)")
@@ -192,7 +194,7 @@ def main() -> None:
         if not args.no_browser:
             first_page_browser()
         first_page_apptest()
-    upload_path(args.repeats)
+    upload_path(args.repeats, args.workers)
     print("cache hit: in the app, a rerun with the same image and models is served from the session's own cache and skips all of the above")
     if not args.no_sessions:
         compare_rerun()

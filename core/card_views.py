@@ -2,7 +2,8 @@
 output in other tasks (`views`), the external-check summary and, where a model has
 `oof_predictions.csv`, its out-of-fold summary (and, for a hierarchy, its paired comparison
 with every flat 3-class model that has out-of-fold rows, so a flat model trained later is
-in it). No weights are loaded.
+in it; for an own recipe, its paired comparison with every seed recipe of its task). No
+weights are loaded.
 
     python -m core.card_views
 """
@@ -18,6 +19,7 @@ from .labels import space, tasks_for
 from .models import registry
 from .models.card import write_card
 from .oof import card_oof, read_oof
+from .versus import OWN, versus_seeds
 
 
 def refresh(models_dir: str | Path | None = None) -> list[str]:
@@ -37,6 +39,8 @@ def refresh(models_dir: str | Path | None = None) -> list[str]:
                 from .hierarchy_build import flat_comparisons
 
                 c["flat_vs_hierarchy"] = flat_comparisons(c, oof, Path(c["_folder"]).parent)
+            if c.get("seed_system") == OWN:
+                c["versus_seeds"] = versus_seeds(c["name"], Path(c["_folder"]).parent)
         write_card(c["_folder"], c)
         changed.append(c["name"])
     return changed

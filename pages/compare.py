@@ -126,6 +126,13 @@ else:
         st.plotly_chart(charts.paired(d, colors), width="stretch", key="paired_oof")
         st.caption(common.privacy.md_escape(dcurves.paired_text(d)) + f" Share of bootstrap differences above 0: {d['share_above_zero']:.0%}.")
 
+own = dcards.versus_seeds_table(list(by_name.values()), task)
+if not own.empty:
+    st.subheader("Does our own recipe beat the seeds? Out of fold")
+    st.caption("Each of the project's own recipes against every seed recipe of this task with a complete five-fold run, on the same "
+               "held-out images (paired patient-level bootstrap). A seed recipe counts as beaten only when the whole 95 % interval is above 0.")
+    st.dataframe(own, hide_index=True, width="stretch")
+
 if not space(task).binary:
     st.subheader("3-class models on the same images")
     preds = {n: data[n].frame for n in chosen if data[n] is not None}

@@ -74,33 +74,50 @@ def test_guided_backprop_runs_on_a_copy_and_leaves_the_shared_network_alone():
 
 def test_members_shared_by_ensembles_run_once_per_view(sample_dicom):
     """One upload through every shipped model built on the dense patch model and the U-Net
-    (three TTA ensembles, the hierarchy, each network alone): each network runs once per
-    view (the original and two flips), not once per ensemble; every model gives what it
-    gives from a cold start; and what was remembered goes with the image."""
+    (three TTA ensembles, the hierarchy, each network alone), two models at a time as the
+    pages run them: each network runs once per view (the original and two flips), not once
+    per ensemble, and never in two threads at once; every model gives what it gives from a
+    cold start, alone; and what was remembered goes with the image."""
     import gc
+    import threading
     import weakref
+    from concurrent.futures import ThreadPoolExecutor
 
+    from core.dashboard import inference
     from core.io import read_image
     from core.models import registry
 
-    names = ["ens-stage1-tta", "own-stage1-maps-stacked", "ens-stage2-tta", "patch-lite0-dense", "unet-bcir-lite0", "hierarchy-lesion"]
+    names = ["ens-stage1-tta", "own-stage1-maps-stacked", "ens-stage2-tta", "own-stage2-maps-stacked", "patch-lite0-dense", "unet-bcir-lite0", "hierarchy-lesion"]
     registry.clear_cache()
     models = [registry.load(n) for n in names]
     patch, unet = registry.load("patch-lite0-dense"), registry.load("unet-bcir-lite0")
-    calls = {"patch": 0, "unet": 0}
+    calls, active, most = {"patch": 0, "unet": 0}, {"patch": 0, "unet": 0}, {"patch": 0, "unet": 0}
+    guard = threading.Lock()
 
     def counted(fn, key):
         def run(image):
-            calls[key] += 1
-            return fn(image)
+            with guard:
+                calls[key] += 1
+                active[key] += 1
+                most[key] = max(most[key], active[key])
+            try:
+                return fn(image)
+            finally:
+                with guard:
+                    active[key] -= 1
 
         return run
 
     patch._patch_maps = counted(patch._patch_maps, "patch")
     unet._probability_map = counted(unet._probability_map, "unet")
     image = read_image(sample_dicom)
-    together = {m.name: m.predict(image) for m in models}
-    assert calls == {"patch": 3, "unet": 3}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        together = dict(zip(names, pool.map(lambda m: m.predict(image), models)))
+    assert calls == {"patch": 3, "unet": 3} and most == {"patch": 1, "unet": 1}
+    paged = dict(inference.run_models(models, read_image(sample_dicom), workers=2))
+    assert sorted(paged) == list(range(len(names))) and all(r.ok for r in paged.values())
+    for i, name in enumerate(names):
+        np.testing.assert_allclose(paged[i].probabilities, together[name].probabilities, atol=1e-6)
 
     registry.clear_cache()
     for name in names:
@@ -141,3 +158,21 @@ def test_bilateral_study_starts_from_the_shipped_stacked_ensemble():
     shipped_auc = roc_auc_score(shipped["truth"] == "lesion", shipped["p_lesion"])
     assert sets["film alone"]["oof_roc_auc"] == pytest.approx(shipped_auc, abs=0.0006)
     assert "ens-stage1-tta" in sets["film alone"]["versus_seeds"]
+
+
+def test_own_recipes_are_set_against_every_seed_recipe_of_their_task():
+    """`python -m core.versus` and the cards' `versus_seeds` (Compare's table): every seed recipe
+    with a complete out-of-fold run in the task, never a model built on an own recipe, and
+    "beaten" only when the paired interval is wholly above 0; the cards hold what the
+    committed out-of-fold files give now."""
+    from core import versus
+    from core.models import registry
+
+    for name, task in (("own-stage1-maps-stacked", "stage1"), ("own-stage2-maps-stacked", "stage2")):
+        rows = versus.versus_seeds(name)
+        rivals = {r["seed_recipe"] for r in rows}
+        assert {"ens-stage1-tta", "unet-bcir-lite0", "patch-lite0-dense"} <= rivals if task == "stage1" else {"ens-stage2-tta", "patch-lite0-dense"} <= rivals
+        assert "hierarchy-lesion" not in rivals and not any(n.startswith("own-") for n in rivals)
+        assert all(r["beats"] == (r["ci_low"] > 0) and r["ci_low"] <= r["difference"] <= r["ci_high"] for r in rows)
+        assert registry.card(name)["versus_seeds"] == rows
+    assert "| ens-stage2-tta |" in versus.to_markdown(versus.versus_seeds("own-stage2-maps-stacked"))

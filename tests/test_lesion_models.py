@@ -197,6 +197,13 @@ def test_smoke_flat_model_on_the_lesion_backbone(lesion_models, shared_data, sam
     assert run["train_films"] == len(train) - normals + max(1, round(normals / 4))
     oof = pd.read_csv(Path(card["_folder"]) / "oof_predictions.csv")
     assert {"p_normal", "p_benign", "p_malignant"} <= set(oof.columns) and np.allclose(oof[["p_normal", "p_benign", "p_malignant"]].sum(1), 1, atol=1e-4)
+    from core.io import read_image
+    from core.models import kinds
+
+    held_out = oof[oof["fold"] == 0].iloc[0]  # fold 0's rebuilt model (ensembles score it) gives its run's row
+    film = next(r for r in records if r.image_id == held_out["image_id"])
+    got = kinds.fold_model(card, 0).predict_proba([read_image(Path(film.path))])[0]
+    np.testing.assert_allclose(got, held_out[["p_normal", "p_benign", "p_malignant"]].to_numpy(float), atol=1e-4)
     assert "flat3-lite0-maps-smoke" in cli(lesion_models, "models").stdout
     p = cli(lesion_models, "predict", str(sample_dicom), "--model", "flat3-lite0-maps-smoke", "--json")
     assert p.returncode == 0 and json.loads(p.stdout)[0]["task"] == "flat3", p.stderr[-1500:]

@@ -67,9 +67,9 @@ def run_grid(key: Hashable, names: Sequence[str], reader: ImageReader, explain_p
              draw: Callable[[inference.ModelRun], object], with_input: bool = False, per_row: int = 3) -> tuple[list[inference.ModelRun], dict[str, object]]:
     """Every named model's run on the image as a card in a grid, `per_row` to a row.
 
-    Cached runs are drawn at once; the others run one by one under a progress bar, and each
-    card appears as soon as its model finishes. Returns (runs in order, {model: what `draw`
-    returned}).
+    Cached runs are drawn at once; the others run side by side (`inference.run_models`, one
+    per core) under a progress bar, and each card appears in its place as soon as its model
+    finishes. Returns (runs in `names` order, {model: what `draw` returned}).
     """
     cache = runs()
     todo = [n for n in names if (key, n, explain_positive) not in cache]
@@ -77,23 +77,26 @@ def run_grid(key: Hashable, names: Sequence[str], reader: ImageReader, explain_p
     slots = []
     for start in range(0, len(names), per_row):
         slots += list(st.columns(per_row))[: len(names[start:start + per_row])]
-    out: list[inference.ModelRun] = []
     drawn: dict[str, object] = {}
-    done = 0
-    for slot, n in zip(slots, names):
-        run = cache.get((key, n, explain_positive))
-        if run is None:
-            bar.progress(done / len(todo), text=f"Running {common.privacy.md_escape(n)} ({done + 1} of {len(todo)})…")
-            run = inference.run_model(common.load_model(n), reader(), with_input=with_input, explain_positive=explain_positive)
-            run = cache.put((key, n, explain_positive), session_cache.compact_run(run))
-            done += 1
-        out.append(run)
-        with slot:
+    by_name: dict[str, inference.ModelRun] = {}
+
+    def show(n: str, run: inference.ModelRun) -> None:
+        by_name[n] = run
+        with slots[names.index(n)]:
             drawn[n] = draw(run)
-    if bar is not None:
+
+    for n in names:
+        if n not in todo:
+            show(n, cache.get((key, n, explain_positive)))
+    if todo:
+        models = [common.load_model(n) for n in todo]
+        bar.progress(0.0, text=f"Running {len(todo)} model(s) with their maps, {inference.model_workers()} at a time…")
+        for done, (i, run) in enumerate(inference.run_models(models, reader(), with_input=with_input, explain_positive=explain_positive), start=1):
+            show(todo[i], cache.put((key, todo[i], explain_positive), session_cache.compact_run(run)))
+            bar.progress(done / len(todo), text=f"{common.privacy.md_escape(todo[i])} done ({done} of {len(todo)})…")
         bar.empty()
     reader.release()
-    return out, drawn
+    return [by_name[n] for n in names], {n: drawn[n] for n in names}
 
 
 def forget_others(key: Hashable) -> None:

@@ -8,7 +8,7 @@ map that has a threshold, a threshold slider that outlines the region.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import streamlit as st
 
@@ -79,15 +79,3 @@ def _layer(run: inference.ModelRun, base8, scale: float, lesions: Sequence[Lesio
         share = overlays.region_fraction(overlays.layer_at(layer, base8.shape[:2]), threshold)
         st.caption(f"{share:.1%} of the image is at or above {threshold:.2f}.")
     return (key, opacity, threshold)
-
-
-def run_grid(runs: Sequence[inference.ModelRun], base8, scale: float, lesions: Sequence[Lesion], prefix: str,
-             colors: dict[str, str], badges: dict[str, str] | None = None, per_row: int = 3) -> dict[str, Choice]:
-    """Every run as a card, `per_row` to a row; {model: layer choice}."""
-    choices: dict[str, Any] = {}
-    for start in range(0, len(runs), per_row):
-        cols = st.columns(per_row)
-        for col, run in zip(cols, runs[start:start + per_row]):
-            with col:
-                choices[run.name] = run_card(run, base8, scale, lesions, prefix, colors.get(run.name), (badges or {}).get(run.name))
-    return choices

@@ -380,6 +380,16 @@ def three_class_confusion(card: dict[str, Any]) -> tuple[list[list[int]], list[s
     return (f["confusion"], list(f["confusion_labels"])) if f and complete(card) else None
 
 
+def versus_seeds_table(cards: Sequence[dict[str, Any]], task: str) -> pd.DataFrame:
+    """Each own recipe of the task against each seed recipe, out of fold (card field
+    `versus_seeds`, written by `python -m core.card_views`): beaten only when the whole
+    paired interval is above 0."""
+    rows = [{"own recipe": c["name"], "seed recipe": r["seed_recipe"], "seed": r["seed"], "own AUC": r["own_auc"], "seed AUC": r["seed_auc"],
+             "own − seed (95 % CI)": f"{r['difference']:+.3f} [{r['ci_low']:+.3f} to {r['ci_high']:+.3f}]", "beaten": "yes" if r["beats"] else "no", "images": r["images"]}
+            for c in cards if c.get("task") == task for r in c.get("versus_seeds") or []]
+    return pd.DataFrame(rows, columns=["own recipe", "seed recipe", "seed", "own AUC", "seed AUC", "own − seed (95 % CI)", "beaten", "images"])
+
+
 def flat_vs_hierarchy_table(cards: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """Each hierarchy against each flat model on the same out-of-fold images: the paired
     patient-level bootstrap of the macro-F1 and balanced-accuracy differences (card field)."""

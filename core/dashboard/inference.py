@@ -12,8 +12,9 @@ import os
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -127,6 +128,31 @@ def run_model(model: Any, image: Mammogram, *, with_maps: bool = True, with_inpu
             return _run(model, image, with_maps, with_input, explain_positive, long_side)
         finally:
             release_memory()
+
+
+def model_workers() -> int:
+    """Models run side by side, one per core pair of torch's threads (two on a 2-core host):
+    each uses one torch thread (`limit_torch_threads`), so two use both cores."""
+    return max(1, min(2, (os.cpu_count() or 1)))
+
+
+def run_models(models: Sequence[Any], image: Mammogram, *, workers: int | None = None, **options: Any) -> Iterator[tuple[int, ModelRun]]:
+    """`run_model` for each model, `workers` at a time; yields (index, run) as each finishes,
+    so a page draws a card the moment its model is done. A network is never run by two
+    threads at once (each model's results lock), and a result two models share (an
+    ensemble's member on a flipped view) is computed once. Leaving early cancels the rest."""
+    workers = model_workers() if workers is None else workers
+    if workers <= 1 or len(models) <= 1:
+        for i, m in enumerate(models):
+            yield i, run_model(m, image, **options)
+        return
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="model-run")
+    try:
+        futures = {pool.submit(run_model, m, image, **options): i for i, m in enumerate(models)}
+        for done in as_completed(futures):
+            yield futures[done], done.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def forget(image: Mammogram) -> None:

@@ -138,11 +138,13 @@ class ImageClassifier:
         if not images:
             return np.zeros((0, len(self.classes)), np.float32)
         batch = np.stack([_channels(self.prepare(im, r)[0]) for im, r in zip(images, rois)])
-        return self.backend.forward(batch)
+        with self._recent.lock:
+            return self.backend.forward(batch)
 
     def predict_inputs(self, batch: np.ndarray) -> np.ndarray:
         """Probabilities for already-preprocessed inputs (training / evaluation caches)."""
-        return self.backend.forward(np.stack([_channels(x) for x in batch]))
+        with self._recent.lock:
+            return self.backend.forward(np.stack([_channels(x) for x in batch]))
 
     def predict(self, image: Mammogram, roi: Roi | None = None, *, with_maps: bool = True) -> Prediction:
         """Probabilities, the decision at the card's threshold, and Grad-CAM for the decided class.
@@ -178,7 +180,9 @@ class ImageClassifier:
         if fn is None:
             return None
         x, tf, box = self.prepare(image, roi)
-        return self._on_image(fn(_channels(x), class_index), tf, box, image, getattr(self.backend, "saliency_method", "Guided backprop"), class_index)
+        with self._recent.lock:
+            grid = fn(_channels(x), class_index)
+        return self._on_image(grid, tf, box, image, getattr(self.backend, "saliency_method", "Guided backprop"), class_index)
 
     def _on_image(self, grid: np.ndarray, tf: Transform, box, image: Mammogram, method: str, class_index: int) -> Heatmap:
         """The model-input map back over the original field of view, kept at <= MAP_LONG_SIDE:

@@ -67,9 +67,16 @@ class DensePatchModel:
         from ..lesion.score_rules import get_rule
 
         out = {}
-        for key, label, rule in (("lesion", "patch scores: lesion (1 − p background)", self.rules["stage1"]), ("malignant", "patch scores: malignant", self.rules["stage2"])):
-            out[f"patch_{key}"] = MapLayer(name=label, kind="patch_scores", values=maps[key], image_shape=image.shape, method="dense patch classifier", class_name=key, score_rule=rule, score=get_rule(rule)(maps[key]))
+        for key, label, rule in (("lesion", "patch scores: lesion (1 − p background)", self._layer_rule("stage1")), ("malignant", "patch scores: malignant", self._layer_rule("stage2"))):
+            out[f"patch_{key}"] = MapLayer(name=label, kind="patch_scores", values=maps[key], image_shape=image.shape, method="dense patch classifier", class_name=key, score_rule=rule, score=get_rule(rule)(maps[key]) if rule else None)
         return out
+
+    def _layer_rule(self, stage: str) -> str | None:
+        """The score rule that turns this layer into the model's stage score."""
+        return self.rules[stage]
+
+    def _trace(self, probs: np.ndarray) -> list[dict[str, Any]]:
+        return [{"stage": "lesion map", "rule": self.rules["stage1"], "p_lesion": round(1 - float(probs[0]), 4)}, {"stage": "malignant share", "rule": self.rules["stage2"], "p_malignant_given_lesion": round(float(probs[2]) / max(float(probs[1] + probs[2]), 1e-12), 4)}]
 
     def predict(self, image: Mammogram, roi=None, *, with_maps: bool = True) -> Prediction:
         """Remembered per image: three ensembles and the model alone read the same views."""
@@ -78,8 +85,7 @@ class DensePatchModel:
     def _predict(self, image: Mammogram, with_maps: bool) -> Prediction:
         maps = self._maps(image)
         probs = self._probabilities(maps)
-        trace = [{"stage": "lesion map", "rule": self.rules["stage1"], "p_lesion": round(1 - float(probs[0]), 4)}, {"stage": "malignant share", "rule": self.rules["stage2"], "p_malignant_given_lesion": round(float(probs[2]) / max(float(probs[1] + probs[2]), 1e-12), 4)}]
-        return Prediction(self.name, self.task, self.classes, probs, self.decision(probs), None, self.map_layers(image, maps) if with_maps else {}, trace=trace)
+        return Prediction(self.name, self.task, self.classes, probs, self.decision(probs), None, self.map_layers(image, maps) if with_maps else {}, trace=self._trace(probs))
 
 
 class DensePatchTopModel(DensePatchModel):
@@ -99,6 +105,13 @@ class DensePatchTopModel(DensePatchModel):
 
         with torch.inference_mode():
             return torch.softmax(self.top(torch.from_numpy(top_input(maps)[None])), 1)[0].numpy().astype(np.float32)
+
+    def _layer_rule(self, stage: str) -> None:
+        """The top reads the whole maps; no score rule of the patch model decides here."""
+        return None
+
+    def _trace(self, probs: np.ndarray) -> list[dict[str, Any]]:
+        return [{"stage": "whole-image top over the patch maps", "member": self.base.name, **{f"p_{c}": round(float(v), 4) for c, v in zip(self.classes, probs)}}]
 
 
 def _load_state(module, path: Path) -> None:
@@ -149,4 +162,20 @@ def build_patch_dense_top(card: dict[str, Any], root: str) -> DensePatchTopModel
     base = registry.load(card["members"][0], root)
     top = MapTop()
     _load_state(top, Path(card["_folder"]) / card["weights"]["file"])
+    return DensePatchTopModel(card, base, top.eval())
+
+
+@register_fold_loader("patch_dense_e2e")
+def fold_patch_dense_top(card: dict[str, Any], fold: int) -> DensePatchTopModel | None:
+    """Fold f's top over fold f's patch net: neither saw fold f's films."""
+    from ..lesion.fold_runs import load_run
+    from ..lesion.patch_net import MapTop
+    from . import registry
+
+    run = load_run(card.get("fold_runs") or card["members"][0], fold)
+    base = fold_patch_dense(registry.card(card["members"][0], Path(card["_folder"]).parent), fold)
+    if run is None or run.get("top") is None or base is None:
+        return None
+    top = MapTop()
+    top.load_state_dict({k: v.float() for k, v in run["top"].items()})
     return DensePatchTopModel(card, base, top.eval())

@@ -6,6 +6,7 @@ stage trace) without knowing which kind of model made it.
 
 from __future__ import annotations
 
+import threading
 import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -99,10 +100,16 @@ class RecentResults:
     is dropped as soon as its image is freed (so its result is freed too), and a dead
     reference never matches, so ids cannot collide. Entries are swapped whole: concurrent
     sessions reading and writing one model's results see either the old or the new list.
+
+    `lock` is the model's own: a network is run by one thread at a time (Grad-CAM hooks and
+    autograd state live on the module), and two threads asking for one result compute it
+    once. It is re-entrant (predict -> explain -> prepare) and only ever taken inside out
+    (a top over a base model takes the base's inside its own), so it cannot deadlock.
     """
 
     def __init__(self, size: int = 8) -> None:
         self.size = size
+        self.lock = threading.RLock()
         self._entries: tuple[tuple[Any, Any, Any], ...] = ()  # (weakref to pixels, key, value), newest first
         _EVERY_CACHE.add(self)
 
@@ -127,7 +134,11 @@ class RecentResults:
     def remember(self, pixels: np.ndarray, key: Any, compute: Callable[[], Any]) -> Any:
         """The result for (pixels, key), computed once while the image lives and stays recent."""
         hit = self.get(pixels, key)
-        return hit if hit is not None else self.put(pixels, compute(), key)
+        if hit is not None:
+            return hit
+        with self.lock:
+            hit = self.get(pixels, key)
+            return hit if hit is not None else self.put(pixels, compute(), key)
 
     def forget(self, pixels: np.ndarray) -> None:
         """Drop every result of this image now (it may live on, but is done with)."""
