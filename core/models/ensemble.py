@@ -64,7 +64,9 @@ class Ensemble:
         return Prediction(self.name, self.task, self.classes, probs, decide(self.classes, probs, self.threshold), self.threshold, maps, spread=spread, trace=trace)
 
     def _maps(self, runs: list[tuple[Any, str, Prediction]]) -> dict[str, MapLayer]:
-        """Each member's layers, restored to the original orientation and averaged over augmentations."""
+        """Each member's layers, restored to the original orientation and averaged over
+        augmentations; a layer equal to one already kept (two readings of one patch map) is
+        shown once, under the first member's name."""
         from dataclasses import replace
 
         out: dict[str, MapLayer] = {}
@@ -72,7 +74,10 @@ class Ensemble:
             mine = [(aug, p) for m, aug, p in runs if m is member]
             for key, first in mine[0][1].maps.items():
                 grids = [tta.restore(p.maps[key].values, aug) for aug, p in mine if key in p.maps and np.shape(p.maps[key].values) == np.shape(first.values)]
-                layer = replace(first, name=f"{member.name}: {first.name}", values=np.mean(grids, 0).astype(np.float32))
+                values = np.mean(grids, 0).astype(np.float32)
+                if any(k.split("/", 1)[1] == key and np.array_equal(kept.values, values) for k, kept in out.items()):
+                    continue
+                layer = replace(first, name=f"{member.name}: {first.name}", values=values)
                 out[f"{member.name}/{key}"] = replace(layer, score=layer.rescore() if layer.score_rule else None)
         return out
 
