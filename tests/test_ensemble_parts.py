@@ -114,10 +114,11 @@ def test_members_shared_by_ensembles_run_once_per_view(sample_dicom):
     with ThreadPoolExecutor(max_workers=2) as pool:
         together = dict(zip(names, pool.map(lambda m: m.predict(image), models)))
     assert calls == {"patch": 3, "unet": 3} and most == {"patch": 1, "unet": 1}
-    paged = dict(inference.run_models(models, read_image(sample_dicom), workers=2))
-    assert sorted(paged) == list(range(len(names))) and all(r.ok for r in paged.values())
-    for i, name in enumerate(names):
-        np.testing.assert_allclose(paged[i].probabilities, together[name].probabilities, atol=1e-6)
+    for _ in range(2):  # the first time each model runs alone (cold), then two at a time
+        paged = dict(inference.run_models(models, read_image(sample_dicom), workers=2))
+        assert sorted(paged) == list(range(len(names))) and all(r.ok for r in paged.values())
+        for i, name in enumerate(names):
+            np.testing.assert_allclose(paged[i].probabilities, together[name].probabilities, atol=1e-6)
 
     registry.clear_cache()
     for name in names:

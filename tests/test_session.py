@@ -183,3 +183,36 @@ def test_shared_links_open_the_same_view():
     bad.run()
     _ok(bad)
     assert bad.selectbox(key="explore_dataset").value == "sample" and bad.selectbox(key="explore_image_sample").value == ids[0]
+
+
+def test_models_run_side_by_side_quickest_first_and_one_failure_hides_nothing(monkeypatch):
+    """`inference.run_models`, what the pages call: every model's run comes back once, with
+    its own index; one at a time they go quickest first (the card's measured latency); a
+    model that raises becomes that card's error; MAMMO_MODEL_WORKERS=1 runs them one at a time."""
+    import os
+
+    from core.types import Mammogram
+
+    started: list[str] = []
+
+    class Fake:
+        def __init__(self, name: str, ms: float, fails: bool = False) -> None:
+            self.name, self.card, self.fails = name, {"latency_ms_p50_cpu_batch1": ms}, fails
+
+        def predict(self, image, roi=None, *, with_maps=True):
+            started.append(self.name)
+            if self.fails:
+                raise RuntimeError("broken weights")
+            return Prediction(self.name, "stage1", ("normal", "lesion"), np.array([0.4, 0.6]), "lesion", 0.5)
+
+    models = [Fake("slow", 900.0), Fake("broken", 50.0, fails=True), Fake("quick", 10.0)]
+    image = Mammogram(np.zeros((8, 8), np.float32), None)
+    runs = dict(inference.run_models(models, image, workers=1))
+    assert started == ["quick", "broken", "slow"] and sorted(runs) == [0, 1, 2]
+    assert runs[1].error == "RuntimeError: broken weights" and runs[0].ok and runs[2].ok and runs[2].probabilities == [0.4, 0.6]
+    started.clear()
+    assert sorted(dict(inference.run_models(models, image, workers=2))) == [0, 1, 2] and sorted(started) == ["broken", "quick", "slow"]
+    monkeypatch.setenv("MAMMO_MODEL_WORKERS", "1")
+    assert inference.model_workers() == 1
+    monkeypatch.setenv("MAMMO_MODEL_WORKERS", "many")
+    assert inference.model_workers() == min(2, os.cpu_count() or 1)

@@ -12,6 +12,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from typing import Any, Iterator, Sequence
@@ -131,9 +132,14 @@ def run_model(model: Any, image: Mammogram, *, with_maps: bool = True, with_inpu
 
 
 def model_workers() -> int:
-    """Models run side by side, one per core pair of torch's threads (two on a 2-core host):
-    each uses one torch thread (`limit_torch_threads`), so two use both cores."""
-    return max(1, min(2, (os.cpu_count() or 1)))
+    """Models run side by side, two on a host with two cores or more: each uses one torch
+    thread (`limit_torch_threads`), so two use both cores. Two cost ~100 MB more at peak
+    (README); `MAMMO_MODEL_WORKERS=1` runs them one at a time where memory is tighter."""
+    try:
+        wanted = int(os.environ.get("MAMMO_MODEL_WORKERS", "2"))
+    except ValueError:
+        wanted = 2
+    return max(1, min(wanted, 2, os.cpu_count() or 1))
 
 
 def expected_ms(model: Any) -> float:
@@ -146,24 +152,41 @@ def run_models(models: Sequence[Any], image: Mammogram, *, workers: int | None =
     latency); yields (index, run) as each finishes, so a page draws a card the moment its
     model is done. A network is never run by two threads at once (each model's results
     lock), and a result two models share (an ensemble's member on a flipped view) is
-    computed once. Leaving early cancels the rest.
+    computed once. A model's first run in the process goes alone (first calls allocate
+    more: imports, kernels). Leaving early cancels the rest.
 
     Measured on 2 cores, 14 models on one DICOM: side by side, the models take 2.0-2.4 s
     against 2.7-3.1 s one at a time; quickest first draws the first card after 0.25 s
     instead of 1.1 s, for the same total (`benchmarks/bench_dashboard.py`)."""
     workers = model_workers() if workers is None else workers
     order = sorted(range(len(models)), key=lambda i: expected_ms(models[i]))
-    if workers <= 1 or len(models) <= 1:
-        for i in order:
-            yield i, run_model(models[i], image, **options)
-        return
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="model-run")
+    cold = [i for i in order if workers <= 1 or len(models) <= 1 or models[i] not in _WARM]
+    for i in cold:  # a model's first run goes alone: its one-off allocations stay off the peak
+        run = run_model(models[i], image, **options)
+        _WARM.add(models[i])
+        yield i, run
+    futures = {_pool(workers).submit(run_model, models[i], image, **options): i for i in order if i not in cold}
     try:
-        futures = {pool.submit(run_model, models[i], image, **options): i for i in order}
         for done in as_completed(futures):
             yield futures[done], done.result()
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        for f in futures:
+            f.cancel()
+
+
+_WARM: "weakref.WeakSet[Any]" = weakref.WeakSet()  # models that have run once in this process
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_GUARD = threading.Lock()
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """One pool for the whole process, shared by every session: however many visitors
+    upload at once, at most `workers` models run at a time (memory stays bounded), and
+    the worker threads (with their allocator arenas) live as long as the process."""
+    with _POOLS_GUARD:
+        if workers not in _POOLS:
+            _POOLS[workers] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="model-run")
+        return _POOLS[workers]
 
 
 def forget(image: Mammogram) -> None:

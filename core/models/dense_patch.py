@@ -14,6 +14,7 @@ import numpy as np
 from ..preprocess import Pipeline, breast_mask
 from ..types import Mammogram
 from .kinds import register_fold_loader, register_kind
+from .passes import LARGE_PASS
 from .prediction import MapLayer, Prediction, RecentResults, shared
 
 CLASSES = ("normal", "benign", "malignant")
@@ -43,7 +44,8 @@ class DensePatchModel:
         from ..lesion.dense import patch_maps
 
         work, _ = self.front.apply(image.pixels)
-        return patch_maps(self.net, work, breast_mask(work), self.cfg["mean"], self.cfg["std"])
+        with LARGE_PASS:
+            return patch_maps(self.net, work, breast_mask(work), self.cfg["mean"], self.cfg["std"])
 
     def _probabilities(self, maps: dict[str, np.ndarray]) -> np.ndarray:
         from ..lesion.dense import stage_scores, three_class

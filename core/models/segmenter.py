@@ -11,6 +11,7 @@ import numpy as np
 from ..preprocess import Pipeline
 from ..types import Mammogram
 from .kinds import register_fold_loader, register_kind
+from .passes import LARGE_PASS
 from .prediction import MapLayer, Prediction, RecentResults, decide, shared
 
 
@@ -40,7 +41,7 @@ class Segmenter:
 
         work, _ = self.front.apply(image.pixels)
         x, tf = self.pipeline.apply(work)
-        with torch.inference_mode():
+        with LARGE_PASS, torch.inference_mode():
             self.net.eval()
             prob = torch.sigmoid(self.net(to_tensor(x, self.cfg["mean"], self.cfg["std"])))[0, 0].numpy()
         return np.clip(tf.inverse(prob), 0, 1).astype(np.float32)
