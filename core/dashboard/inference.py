@@ -160,12 +160,12 @@ def run_models(models: Sequence[Any], image: Mammogram, *, workers: int | None =
     instead of 1.1 s, for the same total (`benchmarks/bench_dashboard.py`)."""
     workers = model_workers() if workers is None else workers
     order = sorted(range(len(models)), key=lambda i: expected_ms(models[i]))
-    cold = [i for i in order if workers <= 1 or len(models) <= 1 or models[i] not in _WARM]
-    for i in cold:  # a model's first run goes alone: its one-off allocations stay off the peak
+    alone = [i for i in order if workers <= 1 or len(models) <= 1 or models[i] not in _WARM]
+    for i in alone:  # a model's first run goes alone: its one-off allocations stay off the peak
         run = run_model(models[i], image, **options)
         _WARM.add(models[i])
         yield i, run
-    futures = {_pool(workers).submit(run_model, models[i], image, **options): i for i in order if i not in cold}
+    futures = {_pool(workers).submit(run_model, models[i], image, **options): i for i in order if i not in alone}
     try:
         for done in as_completed(futures):
             yield futures[done], done.result()
