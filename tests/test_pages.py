@@ -457,6 +457,20 @@ def test_compare_paired_bootstrap(oof_models, monkeypatch):
     assert at.multiselect(key="compare_models_flat3").options == ["c-three"]
 
 
+def test_compare_does_not_pick_a_models_own_reading_as_its_rival():
+    """A hierarchy read in stage 1 is its stage-1 model: the page's first Model B is another one."""
+    cards = {c["name"]: c for c in _cards() if dcurves.has_oof(c)}
+    pairs = [(c, cards[c["stage1"]]) for c in cards.values() if isinstance(c.get("stage1"), str) and c["stage1"] in cards]
+    if not pairs:
+        pytest.skip("no hierarchy whose stage-1 model has out-of-fold predictions")
+    for hierarchy, stage1 in pairs:
+        same = dcurves.paired_oof(hierarchy, stage1, "stage1", n_boot=20)
+        assert same["difference"] == 0.0 and same["ci_low"] == same["ci_high"] == 0.0  # the same scores
+        assert dcurves.distinct_rival(hierarchy, [stage1], "stage1") is None
+        others = [c for c in cards.values() if c["name"] not in (hierarchy["name"], stage1["name"]) and "stage1" in dcurves.tasks_for(c["classes"])]
+        assert dcurves.distinct_rival(hierarchy, [stage1, *others], "stage1") == 1
+
+
 # --------------------------------------------------------------------------- core.dashboard
 def test_leaderboard_frame_numbers(oof_models):
     from core import leaderboard

@@ -238,6 +238,27 @@ def oof_candidates(cards: Sequence[dict[str, Any]], task: str) -> list[dict[str,
     return [c for c in cards if task in tasks_for(c.get("classes") or ()) and has_oof(c)]
 
 
+def distinct_rival(card_a: dict[str, Any], rivals: Sequence[dict[str, Any]], task: str) -> int | None:
+    """Index of the first rival whose out-of-fold scores in `task` are not A's own (None when
+    none differ). A hierarchy read in stage 1 is its stage-1 model: set side by side, the two
+    show a difference of exactly 0, which says nothing, so it is not the page's first pick."""
+    from ..oof import oof_view, read_oof
+
+    a = read_oof(card_a)
+    if a is None:
+        return None
+    mine = oof_view(a, card_a["classes"], task).set_index("image_id")["score"]
+    for i, rival in enumerate(rivals):
+        b = read_oof(rival)
+        if b is None:
+            continue
+        theirs = oof_view(b, rival["classes"], task).set_index("image_id")["score"]
+        common = mine.index.intersection(theirs.index)
+        if len(common) == 0 or not np.allclose(mine[common].to_numpy(), theirs[common].to_numpy()):
+            return i
+    return None
+
+
 def paired_oof(card_a: dict[str, Any], card_b: dict[str, Any], task: str, n_boot: int = 1000, seed: int = 0) -> dict[str, Any] | None:
     """Paired patient-level bootstrap of AUC(a) − AUC(b) on the out-of-fold images both scored,
     in a binary task; None when either model has no out-of-fold predictions."""
