@@ -112,7 +112,7 @@ else:
     pa, pb = st.columns(2)
     model_a = pa.selectbox("Model A", prefer, index=0, key=f"compare_oof_a_{task}")
     rest = [n for n in prefer if n != model_a]
-    model_b = pb.selectbox("Model B", rest, index=dcurves.distinct_rival(by_name[model_a], [by_name[n] for n in rest], task) or 0, key=f"compare_oof_b_{task}")
+    model_b = pb.selectbox("Model B", rest, index=common.distinct_rival(by_name[model_a], [by_name[n] for n in rest], task) or 0, key=f"compare_oof_b_{task}")
     with st.spinner("Bootstrapping patients…"):
         d = common.paired_oof(by_name[model_a], by_name[model_b], task)
     if d is None:

@@ -426,6 +426,17 @@ def paired_oof(card_a: dict[str, Any], card_b: dict[str, Any], task: str):
     return _paired_oof(card_a["name"], card_b["name"], task, stamp, card_a, card_b)
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _distinct_rival(name_a: str, names: tuple[str, ...], task: str, stamp: tuple, _a: dict[str, Any], _rivals: list[dict[str, Any]]) -> int | None:
+    return dcurves.distinct_rival(_a, _rivals, task)
+
+
+def distinct_rival(card_a: dict[str, Any], rivals: Sequence[dict[str, Any]], task: str) -> int | None:
+    """The first rival whose out-of-fold scores differ from A's (`dcurves.distinct_rival`), cached like `paired_oof`."""
+    stamp = tuple(_file_mtime(c, "oof_predictions.csv") for c in (card_a, *rivals))
+    return _distinct_rival(card_a["name"], tuple(c["name"] for c in rivals), task, stamp, card_a, list(rivals))
+
+
 DATASET_NAMES = {"mias": "mini-MIAS", "cbis": "CBIS-DDSM", "minidds": "Mini-DDSM", "folder": "class-folder", "sample": "embedded sample"}
 
 
