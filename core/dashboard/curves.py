@@ -254,8 +254,8 @@ def distinct_rival(card_a: dict[str, Any], rivals: Sequence[dict[str, Any]], tas
             continue
         theirs = oof_view(b, rival["classes"], task).set_index("image_id")["score"]
         common = mine.index.intersection(theirs.index)
-        if len(common) == 0 or not np.allclose(mine[common].to_numpy(), theirs[common].to_numpy()):
-            return i
+        if len(common) and not np.allclose(mine[common].to_numpy(), theirs[common].to_numpy()):
+            return i  # (a rival with no image in common has nothing to compare)
     return None
 
 
