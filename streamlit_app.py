@@ -11,6 +11,8 @@ or `MAMMO_DATA_ROOTS`; nothing else on the server can be browsed.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from core import quiet  # noqa: F401  (first: TensorFlow / absl / CUDA noise off)
 
 import streamlit as st
@@ -20,12 +22,13 @@ from ui import common, share
 
 st.set_page_config(page_title="Mammography AI workbench", page_icon=":material/radiology:", layout="wide", initial_sidebar_state="expanded")
 
+HERE = Path(__file__).resolve().parent  # pages by absolute path: cloud/streamlit_app.py runs this file too
 pages = [
-    st.Page("pages/overview.py", title="Overview", icon=":material/leaderboard:", default=True),
-    st.Page("pages/compare.py", title="Compare models", icon=":material/compare:", url_path="compare"),
-    st.Page("pages/explore.py", title="Explore the data", icon=":material/image_search:", url_path="explore"),
-    st.Page("pages/upload.py", title="Upload a mammogram", icon=":material/upload_file:", url_path="upload"),
-    st.Page("pages/model_cards.py", title="Model cards", icon=":material/description:", url_path="model_cards"),
+    st.Page(HERE / "pages/overview.py", title="Overview", icon=":material/leaderboard:", default=True),
+    st.Page(HERE / "pages/compare.py", title="Compare models", icon=":material/compare:", url_path="compare"),
+    st.Page(HERE / "pages/explore.py", title="Explore the data", icon=":material/image_search:", url_path="explore"),
+    st.Page(HERE / "pages/upload.py", title="Upload a mammogram", icon=":material/upload_file:", url_path="upload"),
+    st.Page(HERE / "pages/model_cards.py", title="Model cards", icon=":material/description:", url_path="model_cards"),
 ]
 page = st.navigation(pages)
 

@@ -97,7 +97,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from .leaderboard import check, json_safe, leaderboard, rows, to_markdown
+    from .leaderboard import check, headline, json_safe, leaderboard, rows, to_markdown
 
     if args.check:
         results = check(args.models_dir)
@@ -109,6 +109,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
                 print(f"{'ok ' if r['same'] else 'DIFF'} {r['model']:34s} {r['figure']:38s} card {r['card']:.4f} recomputed {r['recomputed']:.4f}")
             print(f"{len(results) - len(bad)} of {len(results)} figures reproduced from committed files")
         return 0 if not bad else 1
+    if args.headline:
+        print(headline(args.models_dir))
+        return 0
     if args.format == "json":
         _print_json(json_safe(rows(args.models_dir, args.task)))
         return 0
@@ -368,6 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--task", default=None, choices=["stage1", "stage2", "flat3"])
     s.add_argument("--brief", action="store_true", help="the main columns only (model, seed, kind, out-of-fold and test ROC-AUC, operating point, external check)")
     s.add_argument("--check", action="store_true", help="recompute every card and out-of-fold figure from committed files")
+    s.add_argument("--headline", action="store_true", help="the README's table: complete five-fold runs, stage 1 and stage 2, markdown")
     s.set_defaults(func=cmd_leaderboard)
     return p
 

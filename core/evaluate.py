@@ -1,16 +1,20 @@
 """Metrics with patient-level bootstrap CIs, thresholds chosen on validation only.
 
-All curves and scores come from scikit-learn; this module only decides which numbers
-are computed on which rows, so every figure is recomputable from `predictions.csv`.
+Curves and point estimates come from scikit-learn; the bootstrap's loop uses
+`core.resampled`'s forms of the same metrics (held equal to scikit-learn by a test). This
+module decides which numbers are computed on which rows, so every figure is recomputable
+from `predictions.csv`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
+
+from . import resampled
 
 BINARY_KEYS = ("accuracy", "sensitivity", "specificity", "precision", "f1", "roc_auc", "pr_auc", "brier")
 MULTI_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "malignant_auc", "lesion_auc", "brier")
@@ -67,45 +71,43 @@ def multiclass_metrics(y_true: np.ndarray, probs: np.ndarray, pred: np.ndarray) 
     }
 
 
-def bootstrap_ci(rows: pd.DataFrame, compute, keys: Sequence[str], n: int = 1000, seed: int = 0) -> dict[str, list[float]]:
-    """95 % percentile CIs, resampling whole patients with replacement."""
-    rng = np.random.default_rng(seed)
-    by_patient = [g.index.to_numpy() for _, g in rows.groupby("patient_id", sort=True)]
+def bootstrap_ci(patients: Sequence, figures: Callable[[np.ndarray], dict[str, float]], keys: Sequence[str], n: int = 1000, seed: int = 0) -> dict[str, list[float]]:
+    """95 % percentile CIs, resampling whole patients with replacement; `figures(rows)`
+    gives the metrics of the rows at those positions (`core.resampled`'s loop forms)."""
     samples: dict[str, list[float]] = {k: [] for k in keys}
-    for _ in range(n):
-        pick = rng.integers(0, len(by_patient), len(by_patient))
-        idx = np.concatenate([by_patient[i] for i in pick])
-        m = compute(rows.loc[idx])
+    for idx in resampled.patient_resamples(patients, n, seed):
+        m = figures(idx)
         for k in keys:
-            if np.isfinite(m[k]):
-                samples[k].append(m[k])
-    return {k: ([float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] if len(v) > 10 else [float("nan")] * 2) for k, v in samples.items()}
+            samples[k].append(m[k])
+    return {k: list(resampled.percentile_ci(v)) for k, v in samples.items()}
 
 
 def evaluate_predictions(pred: pd.DataFrame, classes: Sequence[str], split: str = "test", threshold: float | None = None, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
     """Card metrics for one split of a predictions table (threshold from 'val' when not given)."""
     cols = prob_columns(classes)
     rows = pred[pred["split"] == split].reset_index(drop=True) if split != "all" else pred.reset_index(drop=True)
-    truth_idx = rows["truth"].map({c: i for i, c in enumerate(classes)}).to_numpy()
+    index = {c: i for i, c in enumerate(classes)}
+    truth_idx = rows["truth"].map(index).to_numpy()
     if len(classes) == 2:
         if threshold is None:
             val = pred[pred["split"] == "val"]
             threshold = choose_threshold((val["truth"] == classes[1]).to_numpy(), val[cols[1]].to_numpy())
+        y, s = (rows["truth"] == classes[1]).to_numpy().astype(int), rows[cols[1]].to_numpy(float)
+        point = binary_metrics(y, s, threshold)
 
-        def compute(r: pd.DataFrame) -> dict[str, Any]:
-            return binary_metrics((r["truth"] == classes[1]).to_numpy(), r[cols[1]].to_numpy(), threshold)
+        def figures(i: np.ndarray) -> dict[str, float]:
+            return resampled.binary_figures(y[i], s[i], threshold)
 
         keys = BINARY_KEYS
     else:
+        y, p, probs = truth_idx.astype(int), rows["pred"].map(index).to_numpy().astype(int), rows[cols].to_numpy(float)
+        point = multiclass_metrics(y, probs, p)
 
-        def compute(r: pd.DataFrame) -> dict[str, Any]:
-            y = r["truth"].map({c: i for i, c in enumerate(classes)}).to_numpy()
-            p = r["pred"].map({c: i for i, c in enumerate(classes)}).to_numpy()
-            return multiclass_metrics(y, r[cols].to_numpy(), p)
+        def figures(i: np.ndarray) -> dict[str, float]:
+            return resampled.multiclass_figures(y[i], probs[i], p[i])
 
         keys = MULTI_KEYS
-    point = compute(rows)
-    ci = bootstrap_ci(rows, compute, keys, n=n_boot, seed=seed)
+    ci = bootstrap_ci(rows["patient_id"].to_numpy(), figures, keys, n=n_boot, seed=seed)
     out: dict[str, Any] = {"split": split, "n_images": int(len(rows)), "n_patients": int(rows["patient_id"].nunique()), "threshold": threshold, "confusion": point.pop("confusion"), "confusion_labels": list(classes)}
     out["class_counts"] = {c: int((truth_idx == i).sum()) for i, c in enumerate(classes)}
     out["metrics"] = {k: {"value": float(point[k]), "ci95": ci[k]} for k in keys}

@@ -105,6 +105,26 @@ def leaderboard(models_dir: str | Path | None = None, task: str | None = None, b
     return pd.DataFrame(table, columns=BRIEF if brief else DISPLAY)
 
 
+HEADLINE_TASKS = {"stage1": "Stage 1, normal vs lesion", "stage2": "Stage 2, benign vs malignant"}
+
+
+def headline(models_dir: str | Path | None = None) -> str:
+    """The README's leaderboard: models with a complete five-fold run, per binary task, ranked
+    out of fold (patient-level 95 % intervals), test figures beside them. `check` recomputes
+    every figure in it; `tests/test_contract.py` keeps the README's copy equal to this."""
+    parts = []
+    for task, title in HEADLINE_TASKS.items():
+        table = [r for r in rows(models_dir, task) if (r["oof_folds"] or 0) >= 5]
+        if not table:
+            continue
+        n = max(r["oof_images"] for r in table)
+        lines = [f"**{title}** (out of fold: {n} films, 5 patient-level folds)", "",
+                 "| model | seed system | kind | out-of-fold ROC-AUC (95 % CI) | test ROC-AUC (95 % CI) |", "|---|---|---|---|---|"]
+        lines += [f"| {r['model']} | {r['seed'] or '—'} | {r['kind']} | {_fmt(r['oof_roc_auc'])} | {_fmt(r['test_roc_auc'])} |" for r in table]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
 def check(models_dir: str | Path | None = None, tol: float = 1e-6) -> list[dict[str, Any]]:
     """Recompute every card's test ROC-AUC (and its views') from predictions.csv and every
     out-of-fold figure from oof_predictions.csv; one line per figure: card vs recomputed."""

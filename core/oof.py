@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
+from . import resampled
 from .labels import space, tasks_for
 
 OOF_FILE = "oof_predictions.csv"
@@ -39,13 +40,7 @@ def oof_view(oof: pd.DataFrame, classes: Sequence[str], task: str) -> pd.DataFra
 
 
 def _boot_indices(patients: np.ndarray, n: int, seed: int) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    groups = pd.Series(np.arange(len(patients))).groupby(patients).apply(lambda s: s.to_numpy()).tolist()
-    out = []
-    for _ in range(n):
-        pick = rng.integers(0, len(groups), len(groups))
-        out.append(np.concatenate([groups[i] for i in pick]))
-    return out
+    return resampled.patient_resamples(patients, n, seed)
 
 
 def _auc(y: np.ndarray, s: np.ndarray) -> float:
@@ -57,16 +52,15 @@ def _ap(y: np.ndarray, s: np.ndarray) -> float:
 
 
 def _ci(values: list[float]) -> tuple[float, float]:
-    v = np.array([x for x in values if np.isfinite(x)])
-    return (float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))) if len(v) > 10 else (float("nan"), float("nan"))
+    return resampled.percentile_ci(values)
 
 
 def oof_summary(view: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
     """ROC-AUC and PR-AUC with patient-level 95 % CIs, and the fold mean ± sd of ROC-AUC."""
     y, s = view["y"].to_numpy(), view["score"].to_numpy()
     boots = _boot_indices(view["patient_id"].to_numpy(), n_boot, seed)
-    roc = [_auc(y[i], s[i]) for i in boots]
-    pr = [_ap(y[i], s[i]) for i in boots]
+    roc = [resampled.roc_auc(y[i], s[i]) for i in boots]
+    pr = [resampled.average_precision(y[i], s[i]) for i in boots]
     per_fold = [_auc(g["y"].to_numpy(), g["score"].to_numpy()) for _, g in view.groupby("fold")]
     lo, hi = _ci(roc)
     plo, phi = _ci(pr)
@@ -97,7 +91,13 @@ def three_class_summary(oof: pd.DataFrame, classes: Sequence[str], n_boot: int =
 
     keys = ["macro_f1", "balanced_accuracy", "roc_auc"] + [f"recall_{c}" for c in classes]
     point = compute(rows)
-    ci = bootstrap_ci(rows, compute, keys, n=n_boot, seed=seed)
+    y, p, probs = rows["truth"].map(index).to_numpy(), rows["pred"].map(index).to_numpy(), rows[prob_columns(classes)].to_numpy(float)
+
+    def figures(i: np.ndarray) -> dict[str, float]:
+        m = resampled.multiclass_figures(y[i], probs[i], p[i])
+        return m | {f"recall_{c}": float(v) for c, v in zip(classes, m["recall"])}
+
+    ci = bootstrap_ci(rows["patient_id"].to_numpy(), figures, keys, n=n_boot, seed=seed)
     per_fold = [compute(g)["macro_f1"] for _, g in rows.groupby("fold")]
     return {
         "n_images": int(len(rows)), "n_patients": int(rows["patient_id"].nunique()), "folds": int(rows["fold"].nunique()),
@@ -123,12 +123,16 @@ def paired_three_class(a: pd.DataFrame, b: pd.DataFrame, classes: Sequence[str],
         b.assign(pred_b=decisions(b, classes))[["image_id", "pred_b"]], on="image_id")
     index = {c: i for i, c in enumerate(classes)}
     y, pa, pb = (both[c].map(index).to_numpy() for c in ("truth", "pred_a", "pred_b"))
-    figures = {"macro_f1": lambda t, p: skm.f1_score(t, p, average="macro", labels=list(range(len(classes))), zero_division=0),
+    k = len(classes)
+    figures = {"macro_f1": lambda t, p: skm.f1_score(t, p, average="macro", labels=list(range(k)), zero_division=0),
                "balanced_accuracy": skm.balanced_accuracy_score}
+    in_loop = {"macro_f1": lambda t, p: resampled.macro_f1(t, p, k, labels=range(k)),
+               "balanced_accuracy": lambda t, p: resampled.balanced_accuracy(t, p, k)}
     boots = _boot_indices(both["patient_id"].to_numpy(), n_boot, seed)
     out: dict[str, Any] = {"n_images": int(len(both)), "n_patients": int(both["patient_id"].nunique())}
     for key, fn in figures.items():
-        diffs = [fn(y[i], pa[i]) - fn(y[i], pb[i]) for i in boots]
+        fast = in_loop[key]
+        diffs = [fast(y[i], pa[i]) - fast(y[i], pb[i]) for i in boots]
         lo, hi = _ci(diffs)
         out[key] = {"a": float(fn(y, pa)), "b": float(fn(y, pb)), "difference": float(fn(y, pa) - fn(y, pb)), "ci_low": lo, "ci_high": hi}
     return out
@@ -155,7 +159,7 @@ def paired_difference(a: pd.DataFrame, b: pd.DataFrame, n_boot: int = 1000, seed
     y = both["y"].to_numpy()
     sa, sb = both["score_a"].to_numpy(), both["score_b"].to_numpy()
     boots = _boot_indices(both["patient_id"].to_numpy(), n_boot, seed)
-    diffs = [_auc(y[i], sa[i]) - _auc(y[i], sb[i]) for i in boots]
+    diffs = [resampled.roc_auc(y[i], sa[i]) - resampled.roc_auc(y[i], sb[i]) for i in boots]
     lo, hi = _ci(diffs)
     d = np.array([x for x in diffs if np.isfinite(x)])
     return {

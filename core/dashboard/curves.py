@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from .. import resampled
 from ..labels import space, tasks_for
 
 EVENTS_MULTI = ("malignant", "lesion")  # 3 classes: malignant vs rest; benign + malignant vs normal
@@ -132,16 +133,12 @@ def _card_ci(view: dict[str, Any], key: str) -> tuple[float, float] | None:
 
 
 def _boot_ci(rows: pd.DataFrame, y: np.ndarray, s: np.ndarray, fn, n_boot: int = 300, seed: int = 0) -> tuple[float, float]:
-    """Patient-level bootstrap 95 % CI of fn(y, s), through core.evaluate's bootstrap."""
+    """Patient-level bootstrap 95 % CI of fn(y, s) (a `core.resampled` loop form), through core.evaluate's bootstrap."""
     from ..evaluate import bootstrap_ci
 
     patients = rows["patient_id"].to_numpy() if "patient_id" in rows.columns else rows["image_id"].to_numpy()
-    frame = pd.DataFrame({"patient_id": patients, "y": y, "s": s})
-
-    def compute(r: pd.DataFrame) -> dict[str, float]:
-        return {"v": float(fn(r["y"], r["s"])) if r["y"].nunique() == 2 else math.nan}
-
-    lo, hi = bootstrap_ci(frame, compute, ["v"], n=n_boot, seed=seed)["v"]
+    y, s = np.asarray(y), np.asarray(s, dtype=float)
+    lo, hi = bootstrap_ci(patients, lambda i: {"v": fn(y[i], s[i])}, ["v"], n=n_boot, seed=seed)["v"]
     return (lo, hi)
 
 
@@ -156,7 +153,7 @@ def roc_curve_data(td: TaskData, event: str, split: str = "test") -> Curve | Non
     fpr, tpr, _ = roc_points(y, s)
     auc = float(roc_auc_score(y, s))
     key = "roc_auc" if len(td.classes) == 2 else f"{event}_auc"
-    ci = (_card_ci(td.view, key) if split == "test" else None) or _boot_ci(rows, y, s, roc_auc_score)
+    ci = (_card_ci(td.view, key) if split == "test" else None) or _boot_ci(rows, y, s, resampled.roc_auc)
     return Curve(fpr, tpr, auc, ci, len(y))
 
 
@@ -170,7 +167,7 @@ def pr_curve_data(td: TaskData, event: str, split: str = "test") -> Curve | None
         return None
     recall, precision, _ = pr_points(y, s)
     ap = float(average_precision_score(y, s))
-    ci = (_card_ci(td.view, "pr_auc") if split == "test" and len(td.classes) == 2 else None) or _boot_ci(rows, y, s, average_precision_score)
+    ci = (_card_ci(td.view, "pr_auc") if split == "test" and len(td.classes) == 2 else None) or _boot_ci(rows, y, s, resampled.average_precision)
     return Curve(recall, precision, ap, ci, len(y), {"prevalence": float(y.mean())})
 
 
