@@ -49,6 +49,9 @@ def silence() -> None:
     warnings.filterwarnings("ignore", module=pattern)
     # warnings attributed to the reader itself (stacklevel pointing out of the library)
     warnings.filterwarnings("ignore", module=r"^core\.io$")
+    # balanced accuracy on a resample or a small split that lacks a predicted class: expected,
+    # and scikit-learn then leaves that class out, which is the figure the cards define
+    warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true", category=UserWarning)
     for name in _LIBRARIES:
         logger = logging.getLogger(name)
         logger.setLevel(logging.CRITICAL + 1)

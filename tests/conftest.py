@@ -11,6 +11,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # make `import core` work without installing the project
     sys.path.insert(0, str(REPO))
+# the app's own warning and log filters (core.quiet), set once for the whole session: set
+# inside a test instead, pytest's per-test warning capture would drop them when it ends
+from core import quiet  # noqa: E402,F401
+
 # one Keras engine for the whole test process, whichever test imports Keras first: TensorFlow,
 # which training needs; tests/test_keras_torch.py checks the serving default (torch) in a subprocess
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -49,3 +53,16 @@ def browser():
 
     with chromium() as b:
         yield b
+
+
+# Longest files first (measured `--durations`, whole files): with `-n 2 --dist loadfile` each
+# file runs whole on one worker (its module fixtures once), and the two workers, fed longest
+# first, finish together instead of one waiting on the smoke trainings at the end.
+LONGEST_FIRST = ["test_lesion_models.py", "test_browser.py", "test_training.py", "test_score.py", "test_direct_links.py",
+                 "test_browser_evaluate.py", "test_pages.py", "test_ensemble_parts.py", "test_privacy.py", "test_cli.py",
+                 "test_evaluate_page.py", "test_contract.py", "test_session.py", "test_keras_torch.py"]
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file's own order is kept

@@ -27,6 +27,26 @@ def lesion_models(tmp_path_factory, shared_data) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def smoke_films(tmp_path_factory, shared_data) -> Path:
+    """A data folder holding only the 40 films the smoke runs train on (links, and their
+    Info.txt rows): `evaluate` then judges a smoke model on its own films' test part (a
+    handful of films) instead of pushing the full 66-film test split through it."""
+    from core.datasets import load_dataset
+
+    root = tmp_path_factory.mktemp("smoke_data")
+    (root / "mini-mias").mkdir()
+    ids = {r.image_id for r in load_dataset("mias", shared_data)[:40]}
+    source = shared_data / "mini-mias"
+    rows = [line for line in (source / "Info.txt").read_text().splitlines() if line[:6] in ids]
+    (root / "mini-mias" / "Info.txt").write_text("\n".join(rows) + "\n")
+    for f in source.iterdir():
+        if f.stem in ids:
+            (root / "mini-mias" / f.name).symlink_to(f)
+    assert len(load_dataset("mias", root)) == 40
+    return root
+
+
 def test_smoke_lesion_folders_are_complete(lesion_models):
     from core.models import kinds, registry
 
@@ -114,7 +134,7 @@ def test_smoke_ensemble_with_tta_over_the_lesion_models(lesion_models, shared_da
             assert layer.rescore() == pytest.approx(layer.score, abs=1e-6)
 
 
-def test_smoke_hierarchy_rebuilt_on_the_lesion_models(lesion_models, shared_data, sample_dicom):
+def test_smoke_hierarchy_rebuilt_on_the_lesion_models(lesion_models, shared_data, smoke_films, sample_dicom):
     """Seed 001's hierarchy rebuilt from the best out-of-fold stage models (smoke ensembles
     here): picked by out-of-fold ROC-AUC, its out-of-fold rows reproduced from the stages'
     held-out rows by the stage rule, judged against the flat model, through the CLI."""
@@ -155,8 +175,10 @@ def test_smoke_hierarchy_rebuilt_on_the_lesion_models(lesion_models, shared_data
     got = json.loads(p.stdout)
     text = json.dumps(got)
     assert "stage 1" in text and card["stage1"] in text
-    p = cli(lesion_models, "evaluate", "--model", card["name"], "--data", str(shared_data), "--bootstrap", "50", "--json")
+    p = cli(lesion_models, "evaluate", "--model", card["name"], "--data", str(smoke_films), "--bootstrap", "50", "--json")
     assert p.returncode == 0, p.stderr[-2000:]
+    judged = json.loads(p.stdout)
+    assert judged["split"] == "test" and 0 < judged["n_images"] < 40 and "macro_f1" in judged["metrics"]
     p = cli(lesion_models, "leaderboard", "--check")
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     assert "hierarchy-lesion " in p.stdout and "hierarchy − patch-lite0-dense-smoke macro_f1" in p.stdout
@@ -174,7 +196,7 @@ def test_normal_films_undersampled_the_seed_001_way():
     np.testing.assert_array_equal(undersample_normals(train, labels, 1, seed=0), train)
 
 
-def test_smoke_flat_model_on_the_lesion_backbone(lesion_models, shared_data, sample_dicom):
+def test_smoke_flat_model_on_the_lesion_backbone(lesion_models, shared_data, smoke_films, sample_dicom):
     """Seed 001's flat 3-class model over the smoke patch model's map, through the CLI: fold
     run on the patch model's own fold net, normal films undersampled, packed, listed,
     predicted and evaluated, its out-of-fold rows reproduced by the leaderboard check."""
@@ -196,7 +218,7 @@ def test_smoke_flat_model_on_the_lesion_backbone(lesion_models, shared_data, sam
     normals = sum(records[i].label == "normal" for i in train)
     assert run["train_films"] == len(train) - normals + max(1, round(normals / 4))
     oof = pd.read_csv(Path(card["_folder"]) / "oof_predictions.csv")
-    assert {"p_normal", "p_benign", "p_malignant"} <= set(oof.columns) and np.allclose(oof[["p_normal", "p_benign", "p_malignant"]].sum(1), 1, atol=1e-4)
+    assert {"p_normal", "p_benign", "p_malignant"} <= set(oof.columns) and np.allclose(oof[["p_normal", "p_benign", "p_malignant"]].sum(axis=1), 1, atol=1e-4)
     from core.io import read_image
     from core.models import kinds
 
@@ -207,7 +229,7 @@ def test_smoke_flat_model_on_the_lesion_backbone(lesion_models, shared_data, sam
     assert "flat3-lite0-maps-smoke" in cli(lesion_models, "models").stdout
     p = cli(lesion_models, "predict", str(sample_dicom), "--model", "flat3-lite0-maps-smoke", "--json")
     assert p.returncode == 0 and json.loads(p.stdout)[0]["task"] == "flat3", p.stderr[-1500:]
-    p = cli(lesion_models, "evaluate", "--model", "flat3-lite0-maps-smoke", "--dataset", "mias", "--data", str(shared_data), "--split", "test", "--bootstrap", "50")
-    assert p.returncode == 0, p.stderr[-1500:]
+    p = cli(lesion_models, "evaluate", "--model", "flat3-lite0-maps-smoke", "--dataset", "mias", "--data", str(smoke_films), "--split", "test", "--bootstrap", "50")
+    assert p.returncode == 0 and "macro_f1" in p.stdout, p.stderr[-1500:]
     p = cli(lesion_models, "leaderboard", "--check")
     assert p.returncode == 0 and "DIFF" not in p.stdout, p.stdout[-1500:]
