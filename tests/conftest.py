@@ -11,10 +11,6 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # make `import core` work without installing the project
     sys.path.insert(0, str(REPO))
-# the app's own warning and log filters (core.quiet), set once for the whole session: set
-# inside a test instead, pytest's per-test warning capture would drop them when it ends
-from core import quiet  # noqa: E402,F401
-
 # one Keras engine for the whole test process, whichever test imports Keras first: TensorFlow,
 # which training needs; tests/test_keras_torch.py checks the serving default (torch) in a subprocess
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
