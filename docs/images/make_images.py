@@ -17,7 +17,8 @@ WIDTH = 1200
 
 # picture: (screenshot, a function of the screenshot's size giving the crop box)
 PICTURES = {
-    "compare": ("compare.png", lambda w, h: (0, 0, w, min(h, 1500))),
+    # Compare: the out-of-fold section (paired bootstrap, own recipe vs the seeds), main column
+    "compare": ("compare.png", lambda w, h: (330, min(2150, h - 1000), w, min(3170, h))),
     "upload": ("upload_sample_button.png", lambda w, h: (0, 0, w, min(h, 1500))),
 }
 
