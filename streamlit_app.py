@@ -65,6 +65,9 @@ with st.sidebar:
         st.session_state["chosen_models"] = [n for n in st.session_state["chosen_models"] if n in usable]
     st.multiselect("Models for live predictions", usable, key="chosen_models",
                    help="Used on the Explore and Upload pages. Only models whose weights are in this checkout and pass their SHA-256 check can predict.")
+    st.select_slider("Coverage of the prediction sets", options=[0.8, 0.85, 0.9, 0.95], value=0.9, key="coverage", format_func=lambda c: f"{c:.0%}",
+                     help="Split-conformal prediction sets, calibrated on each model's out-of-fold predictions: the true class is in the set "
+                          "for at least this share of images. An image whose set holds both classes is uncertain at this coverage.")
     slow = [n for n in usable if dcards.on_demand(common.card_by_name().get(n, {})) and n not in st.session_state["chosen_models"]]
     if slow:
         st.caption(f":material/schedule: On demand (over {dcards.ON_DEMAND_MS / 1000:.1f} s an image on CPU; pick to run): " + ", ".join(common.privacy.md_escape(n) for n in slow))

@@ -229,6 +229,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     SHA-256 check or failing to run), else 3 when a file could not be read, else 0 — a
     model that fails while others work is reported but does not change the status.
     """
+    from . import conformal
     from .errors import model_reason
     from .io import read_image
     from .models import registry
@@ -275,6 +276,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 _error_line(f"{m.name}: {label}: prediction failed ({type(exc).__name__})")
                 continue
             row = {"file": label, **pred.to_dict()}
+            calibration = conformal.for_card(registry.card(m.name, args.models_dir), pred.task) if len(pred.classes) == 2 else None
+            if calibration is not None:  # split-conformal, calibrated on the model's out-of-fold rows
+                row["prediction_set"] = list(calibration.prediction_set(pred.positive_probability, conformal.DEFAULT_COVERAGE))
+                row["coverage"], row["uncertain"] = conformal.DEFAULT_COVERAGE, len(row["prediction_set"]) > 1
             if args.save_maps:
                 row["map_files"] = _save_maps(pred, label, Path(args.save_maps))
             if getattr(m, "input", "whole") == "patch":

@@ -166,12 +166,22 @@ if not space(task).binary:
             st.dataframe(paired, hide_index=True, width="stretch")
 
 if space(task).binary:
-    uncertain = dcards.uncertainty_table([by_name[n] for n in candidates], task)
-    st.subheader("Are the uncertain images the wrong ones?")
-    if uncertain.empty:
-        st.caption("Only models with a spread (ensembles with test-time augmentation) can say which images they are unsure of; none of this task has out-of-fold spreads yet.")
+    coverage = float(st.session_state.get("coverage", 0.9))
+    st.subheader("Uncertainty with a guarantee")
+    sets = dcards.conformal_table([by_name[n] for n in candidates], task, coverage)
+    if sets.empty:
+        st.caption("Prediction sets need a model's complete out-of-fold run; none of the chosen models has one in this task.")
     else:
-        st.caption("Out of fold: an image is *uncertain* when its spread (sd across augmentations and members) reaches across the model's validation threshold. "
-                   "Accuracy of the confident and of the uncertain images, with counts and Wilson 95 % intervals.")
-        st.dataframe(uncertain, hide_index=True, width="stretch",
-                     column_config={"accuracy": st.column_config.ProgressColumn("accuracy", format="%.2f", min_value=0, max_value=1)})
+        st.caption(f"Split-conformal prediction sets at {coverage:.0%} coverage (the sidebar sets it), out of fold: each fold's images get sets calibrated on "
+                   "the other folds' scores. *Coverage* is the share of images whose set holds the truth (patient-level bootstrap 95 % CI); a set with "
+                   "both classes is *uncertain*. The Explore and Upload pages give every image its set, calibrated on all out-of-fold rows.")
+        share = {"coverage": st.column_config.NumberColumn(format="%.3f"),
+                 **{k: st.column_config.ProgressColumn(k, format="%.2f", min_value=0, max_value=1) for k in ("one-class sets", "uncertain (both classes)", "accuracy of one-class sets")}}
+        st.dataframe(sets, hide_index=True, width="stretch", column_config=share, key="conformal_table")
+    spread = dcards.uncertainty_table([by_name[n] for n in candidates], task)
+    if not spread.empty:
+        with st.expander("The spread rule it replaces: |p − threshold| < spread"):
+            st.caption("Out of fold, an image was called uncertain when its spread (sd across augmentations and members) reached across the threshold: "
+                       "most images were, and they were as accurate as the others, so the mark told the user nothing. The spread stays on each card as a number.")
+            st.dataframe(spread, hide_index=True, width="stretch",
+                         column_config={"accuracy": st.column_config.ProgressColumn("accuracy", format="%.2f", min_value=0, max_value=1)})

@@ -117,7 +117,8 @@ st.caption("Each card: the model's decision and probabilities, its stage trace i
 colors = common.colors()
 try:
     runs, _ = analysis.run_grid(image_key, ready, reader, explain_positive,
-                                lambda r: predictions.run_card(r, view.base8, view.scale, lesions, "explore", colors.get(r.name), badges.get(r.name)))
+                                lambda r: predictions.run_card(r, view.base8, view.scale, lesions, "explore", colors.get(r.name), badges.get(r.name)),
+                                summary=lambda runs: predictions.comparison(runs, rec, "explore"))
 except MammoError as exc:
     common.friendly_error(exc, "This image could not be analysed")
     st.stop()

@@ -81,12 +81,15 @@ if not ready:
 
 colors = common.colors()
 st.subheader("Predictions")
-st.caption("Each card: the model's decision and probabilities, its stage trace if it has stages, and a **Map layer** to draw on "
+st.caption("The table sets every model side by side on this image (decision, probability against the model's own threshold, spread, "
+           "conformal prediction set at the sidebar's coverage, right or wrong where the truth is known). "
+           "Each card below: the model's decision and probabilities, its stage trace if it has stages, and a **Map layer** to draw on "
            "the image — Grad-CAM saliency, dense patch scores or a U-Net segmentation, whichever the model gives. "
            "Cards appear as each model finishes; a model added later runs alone.")
 try:
     results, choices = analysis.run_grid(key, ready, reader, explain_positive,
-                                         lambda r: predictions.run_card(r, view.base8, view.scale, (), "upload", colors.get(r.name)), with_input=True)
+                                         lambda r: predictions.run_card(r, view.base8, view.scale, (), "upload", colors.get(r.name)), with_input=True,
+                                         summary=lambda runs: predictions.comparison(runs, samples[sample_id] if sample_id is not None else None, "upload"))
 except MammoError as exc:
     common.friendly_error(exc, "This file could not be read as a mammogram")
     st.stop()

@@ -132,6 +132,9 @@ def test_every_page_and_upload(browser, app_url):
         layers = page.locator('[data-testid="stSelectbox"]').filter(has_text="Map layer")
         assert layers.count() == len(models)
         assert page.get_by_text("De-identified metadata").count() == 1
+        # the comparison table above the cards, and conformal sets (uncertain or one class) on the cards
+        assert page.locator('[data-testid="stDataFrame"]').filter(has_text="set at 90%").count() == 1
+        assert page.get_by_text("Uncertain at 90% coverage").count() + page.get_by_text("Prediction set at 90% coverage").count() >= 1
     else:
         page.get_by_text("Choose models in the sidebar").first.wait_for(timeout=120_000)
     _shoot(page, "upload_dicom")

@@ -49,9 +49,8 @@ def test_every_model_keeps_the_contract(name, sample_image):
         assert np.isfinite(grid).all() and grid.min() >= -1e-6 and grid.max() <= 1 + 1e-6, key
         if layer.score_rule is not None:
             assert layer.rescore() == pytest.approx(layer.score, abs=1e-6), key
-    if p.spread is not None:  # ensembles: one sd per class, and the uncertainty flag with it
+    if p.spread is not None:  # ensembles: one sd per class (a number; "uncertain" is conformal, core.conformal)
         assert p.spread.shape == p.probabilities.shape and (p.spread >= 0).all()
-        assert p.uncertain in (True, False) or p.threshold is None
     again = model.predict_proba([sample_image])[0]
     np.testing.assert_allclose(again, p.probabilities, atol=1e-5)
 

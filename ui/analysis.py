@@ -64,13 +64,16 @@ def view_of(key: Hashable, read: Callable[[], Mammogram], with_meta: bool = Fals
 
 
 def run_grid(key: Hashable, names: Sequence[str], reader: ImageReader, explain_positive: bool,
-             draw: Callable[[inference.ModelRun], object], with_input: bool = False, per_row: int = 3) -> tuple[list[inference.ModelRun], dict[str, object]]:
+             draw: Callable[[inference.ModelRun], object], with_input: bool = False, per_row: int = 3,
+             summary: Callable[[list[inference.ModelRun]], None] | None = None) -> tuple[list[inference.ModelRun], dict[str, object]]:
     """Every named model's run on the image as a card in a grid, `per_row` to a row.
 
     Cached runs are drawn at once; the others run side by side (`inference.run_models`, one
     per core) under a progress bar, and each card appears in its place as soon as its model
-    finishes. Returns (runs in `names` order, {model: what `draw` returned}).
+    finishes; `summary` then draws every run at once above the cards (the comparison table).
+    Returns (runs in `names` order, {model: what `draw` returned}).
     """
+    head = st.container() if summary is not None else None
     cache = runs()
     todo = [n for n in names if (key, n, explain_positive) not in cache]
     bar = st.progress(0.0, text=f"Running {len(todo)} model(s) with their maps…") if todo else None
@@ -96,7 +99,11 @@ def run_grid(key: Hashable, names: Sequence[str], reader: ImageReader, explain_p
             bar.progress(done / len(todo), text=f"{common.privacy.md_escape(todo[i])} done ({done} of {len(todo)})…")
         bar.empty()
     reader.release()
-    return [by_name[n] for n in names], {n: drawn[n] for n in names}
+    ordered = [by_name[n] for n in names]
+    if head is not None:
+        with head:
+            summary(ordered)
+    return ordered, {n: drawn[n] for n in names}
 
 
 def forget_others(key: Hashable) -> None:

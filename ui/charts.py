@@ -131,6 +131,20 @@ def probabilities(frame, colors: dict[str, str]) -> go.Figure:
     return _layout(fig, "Probabilities per model", height=330, barmode="group")
 
 
+def against_threshold(frame, colors: dict[str, str]) -> go.Figure:
+    """Each binary model's p(positive) (dot) beside its own threshold (tick): right of the tick
+    is the positive call, so models that agree line up at a glance."""
+    rows = frame.dropna(subset=["p(positive)", "threshold"])
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=rows["threshold"], y=rows["model"], mode="markers", name="threshold", marker=dict(symbol="line-ns-open", size=18, color="#888")))
+    fig.add_trace(go.Scatter(x=rows["p(positive)"], y=rows["model"], mode="markers", name="p(positive)",
+                             marker=dict(size=11, color=[colors.get(m, "#3366CC") for m in rows["model"]]),
+                             text=[f"{t}: {d}" for t, d in zip(rows["task"], rows["decision"])], hovertemplate="%{y}: p = %{x:.2f} (%{text})<extra></extra>"))
+    fig.update_xaxes(range=[0, 1], title="probability of the task's positive class (lesion / malignant)")
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, "Each model's probability against its own threshold", height=max(220, 34 * len(rows) + 110), showlegend=False)
+
+
 def history(long_frame, title: str) -> go.Figure:
     fig = go.Figure()
     for series, g in long_frame.groupby("series", sort=False):

@@ -32,12 +32,42 @@ def run_card(run: inference.ModelRun, base8, scale: float, lesions: Sequence[Les
             return (None, 0.0, None)
         st.metric(f"decision: {run.decision}", f"{inference.decided_probability(run):.2f}", help="probability of the decided class")
         st.caption(privacy.md_escape(inference.probability_text(run)))
-        if run.prediction.uncertain:
-            st.warning("Uncertain: the spread across augmentations and members reaches across the decision threshold.", icon=":material/help:")
+        _prediction_set(run)
         if badge:
             st.caption(badge)
         _trace(run)
         return _layer(run, base8, scale, lesions, prefix)
+
+
+def comparison(runs: Sequence[inference.ModelRun], record=None, key: str = "comparison") -> None:
+    """The models side by side on this image: one compact table and one chart (Upload, Explore)."""
+    from ui import charts
+
+    coverage = float(st.session_state.get("coverage", 0.9))
+    frame = inference.comparison_frame(runs, common.card_by_name(), coverage, record)
+    if frame.empty:
+        return
+    st.dataframe(frame, hide_index=True, width="stretch", key=f"{key}_table", height=38 * (len(frame) + 1) + 8,
+                 column_config={"p(positive)": st.column_config.NumberColumn(format="%.3f"), "threshold": st.column_config.NumberColumn(format="%.3f"),
+                                "spread": st.column_config.NumberColumn(format="%.3f"),
+                                "prediction set": st.column_config.TextColumn(f"set at {coverage:.0%}", help="Split-conformal prediction set, calibrated on the model's out-of-fold predictions; two classes: uncertain."),
+                                "right": st.column_config.CheckboxColumn("right", help="The decision against the known truth (dataset and sample images).")})
+    if frame["p(positive)"].notna().any():
+        st.plotly_chart(charts.against_threshold(frame, common.colors()), width="stretch", key=f"{key}_chart",
+                        alt="Dot plot: each model's probability of the positive class beside its own decision threshold.")
+
+
+def _prediction_set(run: inference.ModelRun) -> None:
+    coverage = float(st.session_state.get("coverage", 0.9))
+    chosen = inference.prediction_set(run, common.card_by_name().get(run.name), coverage)
+    if chosen is None:
+        return
+    if len(chosen) > 1:
+        st.warning(f"Uncertain at {coverage:.0%} coverage: both {' and '.join(chosen)} fit (conformal set from this model's out-of-fold predictions).", icon=":material/help:")
+    elif chosen:
+        st.caption(f":material/verified: Prediction set at {coverage:.0%} coverage: {{{chosen[0]}}}")
+    else:
+        st.caption(f"No class fits at {coverage:.0%} coverage (empty conformal set).")
 
 
 def _trace(run: inference.ModelRun) -> None:

@@ -351,6 +351,25 @@ def uncertainty_table(cards: Sequence[dict[str, Any]], task: str) -> pd.DataFram
     return pd.DataFrame(rows, columns=["model", "images", "count", "correct", "accuracy", "95 % CI"])
 
 
+def conformal_table(cards: Sequence[dict[str, Any]], task: str, coverage: float) -> pd.DataFrame:
+    """Out of fold, per model with a complete run in a binary task: split-conformal sets, each
+    fold calibrated on the others; measured coverage (patient-bootstrap 95 % CI) against the
+    target, and how often a set names one class (and how often that class is right)."""
+    from .. import conformal
+    from ..labels import space
+    from ..oof import complete, oof_view, read_oof
+
+    rows = []
+    for c in cards:
+        if not complete(c) or task not in (c.get("oof") or {}) or (oof := read_oof(c)) is None:
+            continue
+        h = conformal.held_out(oof_view(oof, c["classes"], task), space(task).classes, coverage)
+        rows.append({"model": c["name"], "images": h["images"], "coverage": h["coverage"], "95 % CI": fmt_ci(h["coverage"], h["ci_low"], h["ci_high"], 3),
+                     "one-class sets": h["single_label_share"], "uncertain (both classes)": h["uncertain_share"],
+                     "accuracy of one-class sets": h["single_label_accuracy"]})
+    return pd.DataFrame(rows, columns=["model", "images", "coverage", "95 % CI", "one-class sets", "uncertain (both classes)", "accuracy of one-class sets"])
+
+
 THREE_CLASS_FIGURES = {"macro_f1": "macro-F1", "balanced_accuracy": "balanced accuracy", "recall_normal": "recall normal",
                        "recall_benign": "recall benign", "recall_malignant": "recall malignant"}
 

@@ -245,6 +245,49 @@ def decided_probability(run: ModelRun) -> float:
     return p[run.classes.index(run.decision)] if run.decision in run.classes else max(p)
 
 
+def prediction_set(run: ModelRun, card: dict | None, coverage: float) -> tuple[str, ...] | None:
+    """The run's split-conformal prediction set at `coverage`, calibrated on its model's
+    out-of-fold rows (None: a 3-class output, or no complete out-of-fold run)."""
+    from .. import conformal
+
+    if not run.ok or card is None or len(run.classes) != 2:
+        return None
+    calibration = conformal.for_card(card, run.task)
+    return None if calibration is None else calibration.prediction_set(run.prediction.positive_probability, coverage)
+
+
+COMPARISON_COLUMNS = ["model", "seed", "task", "decision", "p(positive)", "threshold", "spread", "prediction set", "truth", "right"]
+
+
+def comparison_frame(runs: Sequence[ModelRun], cards: dict[str, dict], coverage: float, record=None) -> pd.DataFrame:
+    """One row per model on this image: decision, the positive class's probability against
+    the model's own threshold, spread, conformal set and, when the truth is known (a dataset
+    or sample record), right or wrong. What the Upload and Explore pages open with."""
+    from ..labels import task_truth
+
+    rows = []
+    for r in runs:
+        card = cards.get(r.name, {})
+        row: dict = {"model": r.name, "seed": card.get("seed_system") or "—", "task": r.task or "—"}
+        if not r.ok:
+            rows.append(row | {"decision": "failed"})
+            continue
+        binary = len(r.classes) == 2
+        chosen = prediction_set(r, card, coverage)
+        spread = r.prediction.spread
+        truth = task_truth(r.task, record) if record is not None and r.task in ("stage1", "stage2", "flat3") else None
+        rows.append(row | {
+            "decision": r.decision,
+            "p(positive)": r.prediction.positive_probability if binary else None,
+            "threshold": r.threshold if binary else None,
+            "spread": float(spread[-1]) if spread is not None and binary else None,
+            "prediction set": "{" + ", ".join(chosen) + "}" if chosen is not None else "—",
+            "truth": truth or "—",
+            "right": None if truth is None else bool(truth == r.decision),
+        })
+    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+
+
 def probability_text(run: ModelRun) -> str:
     spread = run.prediction.spread if run.prediction is not None else None
     parts = []

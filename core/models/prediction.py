@@ -66,15 +66,6 @@ class Prediction:
     def positive_probability(self) -> float:
         return float(self.probabilities[-1])
 
-    @property
-    def uncertain(self) -> bool | None:
-        """The spread reaches across the decision threshold (None: no spread or no threshold)."""
-        from ..uncertainty import uncertain
-
-        if self.spread is None or len(self.classes) != 2:
-            return None
-        return uncertain(self.positive_probability, float(self.spread[-1]), self.threshold)
-
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "model": self.model, "task": self.task, "decision": self.decision, "threshold": self.threshold,
@@ -83,7 +74,6 @@ class Prediction:
         }
         if self.spread is not None:
             out["spread"] = {c: round(float(s), 4) for c, s in zip(self.classes, self.spread)}
-            out["uncertain"] = self.uncertain
         if self.trace:
             out["trace"] = self.trace
         return out

@@ -19,7 +19,8 @@ WIDTH = 1200
 PICTURES = {
     # Compare: the out-of-fold section (paired bootstrap, own recipe vs the seeds), main column
     "compare": ("compare.png", lambda w, h: (330, min(2150, h - 1000), w, min(3170, h))),
-    "upload": ("upload_sample_button.png", lambda w, h: (0, 0, w, min(h, 1500))),
+    # Upload after "Try a sample image": the comparison table, the chart, the first cards
+    "upload": ("upload_sample_button.png", lambda w, h: (330, min(1080, h - 1400), w, min(2560, h))),
 }
 
 
