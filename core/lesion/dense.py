@@ -6,6 +6,8 @@ a user's prediction go through one function.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 
@@ -24,18 +26,32 @@ def breast_box(mask: np.ndarray, margin: int = 16) -> tuple[int, int, int, int]:
     return max(0, xs.min() - margin), max(0, ys.min() - margin), min(w, xs.max() + margin + 1), min(h, ys.max() + margin + 1)
 
 
+# N x 3 x H x W normalised input -> N x K x n_y x n_x softmax probabilities (served: ONNX Runtime)
+DenseProbabilities = Callable[[np.ndarray], np.ndarray]
+
+
 @torch.inference_mode()
-def patch_maps(net: DensePatchNet, gray: np.ndarray, breast: np.ndarray, mean: list[float], std: list[float]) -> dict[str, np.ndarray]:
-    """lesion (1 - p(background)), benign and malignant probability maps, zero outside the breast."""
+def dense_probabilities(net: DensePatchNet, x: np.ndarray) -> np.ndarray:
+    """Eager torch: what training, out-of-fold runs and the reference of the served graph use."""
     net.eval()
+    t = torch.from_numpy(np.ascontiguousarray(x, np.float32)).contiguous(memory_format=torch.channels_last)
+    return torch.softmax(net.dense_logits(t).float(), 1).numpy()
+
+
+@torch.inference_mode()
+def patch_maps(net: DensePatchNet, gray: np.ndarray, breast: np.ndarray, mean: list[float], std: list[float], probabilities: DenseProbabilities | None = None) -> dict[str, np.ndarray]:
+    """lesion (1 - p(background)), benign and malignant probability maps, zero outside the breast.
+
+    `probabilities` runs the net (default: eager torch); the served model passes its ONNX
+    Runtime session, so one function makes both a card's figures and a user's maps."""
     h, w = gray.shape
     x0, y0, x1, y1 = breast_box(breast)
     side = net.stride * net.window
     crop = gray[y0:y1, x0:x1]
     ch, cw = crop.shape
     padded = pad_to_multiple(np.pad(crop, ((0, max(0, side - ch)), (0, max(0, side - cw)))), net.stride)
-    x = to_tensor(padded, mean, std).contiguous(memory_format=torch.channels_last)
-    probs = torch.softmax(net.dense_logits(x).float(), 1)[0].numpy()
+    x = to_tensor(padded, mean, std).numpy()
+    probs = (probabilities or (lambda a: dense_probabilities(net, a)))(x)[0]
     out = {}
     for name, k in (("lesion", 0), ("benign", 1), ("malignant", 2)):
         cells = 1.0 - probs[0] if name == "lesion" else probs[k]

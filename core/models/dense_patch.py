@@ -1,7 +1,8 @@
 """Kinds `patch_dense` and `patch_dense_e2e`: the patch classifier applied densely over the
 breast (seeds 000/004, Shen et al. 2019), its maps, and image scores by named rules.
 
-torch is imported when a model of these kinds is built, not before.
+torch is imported when a model of these kinds is built, not before. The registered model
+runs its patch net in ONNX Runtime (`runtime.py`); fold models keep eager torch.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ class DensePatchModel:
     framework = "torch"
     input = "whole"
 
-    def __init__(self, card: dict[str, Any], net) -> None:
+    def __init__(self, card: dict[str, Any], net, onnx=None) -> None:
         self.card, self.net = card, net
+        self.onnx = onnx  # runtime.OnnxModel of the dense probabilities, None: eager torch
         self.name: str = card["name"]
         self.task: str = card["task"]
         self.rules: dict[str, str] = card["score_rules"]
@@ -45,7 +47,15 @@ class DensePatchModel:
 
         work, _ = self.front.apply(image.pixels)
         with LARGE_PASS:
-            return patch_maps(self.net, work, breast_mask(work), self.cfg["mean"], self.cfg["std"])
+            return patch_maps(self.net, work, breast_mask(work), self.cfg["mean"], self.cfg["std"], self._dense_probabilities())
+
+    def _dense_probabilities(self):
+        onnx = self.onnx
+        return (lambda x: onnx(x)[0]) if onnx is not None else None
+
+    @property
+    def runtime(self) -> str:
+        return "onnx" if self.onnx is not None else "torch"
 
     def _probabilities(self, maps: dict[str, np.ndarray]) -> np.ndarray:
         from ..lesion.dense import stage_scores, three_class
@@ -94,7 +104,7 @@ class DensePatchTopModel(DensePatchModel):
     """The same maps, read by Shen's whole-image top layers trained on whole images."""
 
     def __init__(self, card: dict[str, Any], base: DensePatchModel, top) -> None:
-        super().__init__(card | {"score_rules": base.card["score_rules"], "data_config": base.card["data_config"], "preprocessing": base.card["preprocessing"]}, base.net)
+        super().__init__(card | {"score_rules": base.card["score_rules"], "data_config": base.card["data_config"], "preprocessing": base.card["preprocessing"]}, base.net, base.onnx)
         self.base, self.top = base, top
 
     def _maps(self, image: Mammogram) -> dict[str, np.ndarray]:
@@ -128,7 +138,28 @@ def _load_state(module, path: Path) -> None:
 def build_patch_dense(card: dict[str, Any], root: str) -> DensePatchModel:
     from safetensors.torch import load_file
 
-    return DensePatchModel(card, _patch_net(card, load_file(str(Path(card["_folder"]) / card["weights"]["file"]))))
+    net = _patch_net(card, load_file(str(Path(card["_folder"]) / card["weights"]["file"])))
+    return DensePatchModel(card, net, serve_dense(net, card["name"], card["weights"]["sha256"]))
+
+
+def serve_dense(net, name: str, sha256: str):
+    """The net's dense softmax maps as an ONNX Runtime session (any breast size, multiples
+    of the stride), or None for eager torch."""
+    import torch
+
+    from . import runtime
+
+    class DenseProbabilities(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return torch.softmax(self.net.dense_logits(x).float(), 1)
+
+    side = max(256, 2 * net.stride * net.window)  # every padded input is at least stride * window a side
+    axes = {"x": {0: "batch", 2: "height", 3: "width"}, "probs": {0: "batch", 2: "cells_y", 3: "cells_x"}}
+    return runtime.try_build(DenseProbabilities().eval(), torch.zeros(1, 3, side, side), name=name, sha256=sha256, output_names=("probs",), dynamic_axes=axes, variant="dense")
 
 
 def _patch_net(card: dict[str, Any], state: dict[str, Any]):

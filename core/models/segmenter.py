@@ -1,5 +1,6 @@
 """Kind `segmentation`: seed 002's U-Net; its probability map is a layer, and the map's
-named score rule gives a stage-1 (lesion vs normal) image score."""
+named score rule gives a stage-1 (lesion vs normal) image score. The registered model runs
+the U-Net in ONNX Runtime (`runtime.py`); fold models keep eager torch."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ class Segmenter:
     framework = "torch"
     input = "whole"
 
-    def __init__(self, card: dict[str, Any], net) -> None:
+    def __init__(self, card: dict[str, Any], net, onnx=None) -> None:
         self.card, self.net = card, net
+        self.onnx = onnx  # runtime.OnnxModel of the sigmoid map, None: eager torch
         self.name: str = card["name"]
         self.task: str = card["task"]
         self.classes: tuple[str, ...] = tuple(card["classes"])
@@ -42,9 +44,18 @@ class Segmenter:
         work, _ = self.front.apply(image.pixels)
         x, tf = self.pipeline.apply(work)
         with LARGE_PASS, torch.inference_mode():
-            self.net.eval()
-            prob = torch.sigmoid(self.net(to_tensor(x, self.cfg["mean"], self.cfg["std"])))[0, 0].numpy()
+            t = to_tensor(x, self.cfg["mean"], self.cfg["std"])
+            onnx = self.onnx
+            if onnx is not None:
+                prob = onnx(t.numpy())[0][0, 0]
+            else:
+                self.net.eval()
+                prob = torch.sigmoid(self.net(t))[0, 0].numpy()
         return np.clip(tf.inverse(prob), 0, 1).astype(np.float32)
+
+    @property
+    def runtime(self) -> str:
+        return "onnx" if self.onnx is not None else "torch"
 
     def _score(self, prob: np.ndarray) -> float:
         from ..lesion.score_rules import get_rule
@@ -85,7 +96,27 @@ def _net(state: dict[str, Any]):
 def build_segmenter(card: dict[str, Any], root: str) -> Segmenter:
     from safetensors.torch import load_file
 
-    return Segmenter(card, _net(load_file(str(Path(card["_folder"]) / card["weights"]["file"]))))
+    net = _net(load_file(str(Path(card["_folder"]) / card["weights"]["file"])))
+    return Segmenter(card, net, serve_unet(net, card["name"], card["weights"]["sha256"]))
+
+
+def serve_unet(net, name: str, sha256: str):
+    """The U-Net's sigmoid map as an ONNX Runtime session (any size, multiples of 32), or
+    None for eager torch."""
+    import torch
+
+    from . import runtime
+
+    class Probability(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return torch.sigmoid(self.net(x))
+
+    axes = {"x": {0: "batch", 2: "height", 3: "width"}, "probability": {0: "batch", 2: "height", 3: "width"}}
+    return runtime.try_build(Probability().eval(), torch.zeros(1, 3, 256, 256), name=name, sha256=sha256, output_names=("probability",), dynamic_axes=axes, variant="sigmoid")
 
 
 @register_fold_loader("segmentation")

@@ -1,12 +1,17 @@
 """PyTorch backend: timm / torchvision backbones, safetensors weights, pytorch-grad-cam.
 
 torch is imported here only, so the dashboard pays for it when a torch model is first used.
+A served backend (`load_backend`) runs its forward passes in ONNX Runtime (`runtime.py`)
+and, for a global-average-pool + linear head, takes Grad-CAM from the forward features.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+import hashlib
+import threading
 
 import numpy as np
 
@@ -38,15 +43,37 @@ class TorchBackend:
         self.optimizer = None
         self._cam = None
         self._guided = None
-        import threading
-
         self._guided_lock = threading.Lock()
+        self.onnx = None  # runtime.OnnxModel once `serve_onnx` succeeded
+        self._head: np.ndarray | None = None  # class weights when Grad-CAM follows from the features
+        self._features: tuple[tuple[bytes, np.ndarray], ...] = ()  # recent inputs' digests -> features
+        self._features_lock = threading.Lock()
+
+    @property
+    def runtime(self) -> str:
+        return "onnx" if self.onnx is not None else "torch"
+
+    def serve_onnx(self, name: str, sha256: str) -> bool:
+        """Serve forward passes from ONNX Runtime (False: stays on eager torch). With a pooled
+        linear head the graph also returns the CAM layer's output, for `cam`."""
+        from . import runtime
+
+        head = pooled_linear_head(self.net, self.cam_layer)
+        module = _served_module(self.net, with_features=head is not None)
+        outputs = ("probs", "features") if head is not None else ("probs",)
+        axes = {"x": {0: "batch", 2: "height", 3: "width"}, "probs": {0: "batch"}, "features": {0: "batch", 2: "fh", 3: "fw"}}
+        model = runtime.try_build(module, self.torch.zeros(1, 3, 224, 224), name=name, sha256=sha256, output_names=outputs, dynamic_axes={k: v for k, v in axes.items() if k in ("x",) + outputs}, variant="probs-features" if head is not None else "probs")
+        if model is not None:
+            self.onnx, self._head = model, head
+        return model is not None
 
     # ------------------------------------------------------------------ inference
     def _tensor(self, batch: np.ndarray):
         return self.torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2))).float().to(self.device)
 
     def forward(self, batch: np.ndarray) -> np.ndarray:
+        if self.onnx is not None:
+            return self._forward_onnx(batch)
         self.net.eval()
         with self.torch.inference_mode():
             out = []
@@ -55,7 +82,41 @@ class TorchBackend:
                 out.append(self.torch.softmax(logits.float(), dim=1).cpu().numpy())
         return np.concatenate(out).astype(np.float32)
 
+    def _forward_onnx(self, batch: np.ndarray) -> np.ndarray:
+        """Probabilities from ONNX Runtime; the features of the last few inputs are kept so
+        that `cam` of the same input (predict, then explain) runs nothing."""
+        out = []
+        for i in range(0, len(batch), 32):
+            chunk = np.asarray(batch[i : i + 32], np.float32)
+            results = self.onnx(chunk.transpose(0, 3, 1, 2))
+            out.append(results[0])
+            if self._head is not None and len(batch) <= FEATURES_KEPT:
+                for x, f in zip(chunk, results[1]):
+                    self._keep_features(x, f)
+        return np.concatenate(out).astype(np.float32)
+
+    def _keep_features(self, x: np.ndarray, features: np.ndarray) -> None:
+        key = _digest(x)
+        with self._features_lock:
+            self._features = ((key, features),) + tuple(e for e in self._features if e[0] != key)[: FEATURES_KEPT - 1]
+
+    def _kept_features(self, x: np.ndarray) -> np.ndarray | None:
+        key = _digest(x)
+        return next((f for k, f in self._features if k == key), None)
+
     def cam(self, x: np.ndarray, class_index: int) -> np.ndarray:
+        """Grad-CAM of one class on the input grid (0..1). Served with a pooled linear head it
+        is computed from the forward features (those of the last forward of this input when
+        kept); otherwise pytorch-grad-cam runs a backward pass."""
+        if self.onnx is not None and self._head is not None:
+            x = np.asarray(x, np.float32)
+            features = self._kept_features(x)
+            if features is None:
+                features = self.onnx(x[None].transpose(0, 3, 1, 2))[1][0]
+            return forward_cam(features, self._head[class_index], (x.shape[1], x.shape[0]))
+        return self._backward_cam(x, class_index)
+
+    def _backward_cam(self, x: np.ndarray, class_index: int) -> np.ndarray:
         from pytorch_grad_cam import GradCAM
         from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
@@ -148,20 +209,111 @@ class TorchBackend:
             self.optimizer.load_state_dict(state["opt"])
 
 
+FEATURES_KEPT = 8  # inputs whose CAM-layer features are kept (~250 kB each at 224 px)
+
+
+def _digest(x: np.ndarray) -> bytes:
+    """Identity of one float32 input by content (~1 ms for 224 x 224 x 3)."""
+    x = np.ascontiguousarray(x, np.float32)
+    h = hashlib.blake2b(repr(x.shape).encode(), digest_size=16)
+    h.update(memoryview(x).cast("B"))
+    return h.digest()
+
+
+def pooled_linear_head(net, cam_layer: str) -> np.ndarray | None:
+    """The classifier's weights (classes x channels) when `cam_layer`'s output is what
+    `forward_features` returns and the head is global average pooling then one Linear:
+    then Grad-CAM's channel weights are those weights / (h * w), known without a backward
+    pass. None when any part of that does not hold (Grad-CAM then runs backward)."""
+    import torch
+    from torch import nn
+
+    if not all(hasattr(net, a) for a in ("forward_features", "forward_head", "get_classifier", "global_pool")):
+        return None
+    head, pool = net.get_classifier(), net.global_pool
+    pool_type = getattr(pool, "pool_type", None)
+    is_avg = isinstance(pool, nn.AdaptiveAvgPool2d) or (pool_type == "avg" and getattr(pool, "flatten", None) is not None)
+    if not isinstance(head, nn.Linear) or not is_avg:
+        return None
+    try:
+        layer = net.get_submodule(cam_layer)
+    except AttributeError:
+        return None
+    seen: list = []
+    handle = layer.register_forward_hook(lambda _m, _i, out: seen.append(out))
+    was_training = net.training
+    try:
+        net.eval()
+        with torch.no_grad():
+            probe = torch.linspace(-2, 2, 3 * 96 * 96).reshape(1, 3, 96, 96)
+            features = net.forward_features(probe)
+            logits = net(probe)
+    finally:
+        handle.remove()
+        net.train(was_training)
+    if not seen or seen[0] is not features or features.ndim != 4:
+        return None
+    pooled = head(features.mean((2, 3)))
+    if not torch.allclose(pooled, logits, atol=1e-5, rtol=1e-5):
+        return None
+    return head.weight.detach().cpu().numpy().astype(np.float32)
+
+
+def forward_cam(features: np.ndarray, class_weights: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Grad-CAM from the forward pass: relu(sum_k w_k / (h w) * A_k), post-processed as
+    pytorch-grad-cam does (min-max, resize to `size` = (width, height), min-max again)."""
+    k, h, w = features.shape
+    weights = (class_weights / np.float32(h * w)).astype(np.float32)
+    cam = np.maximum((weights[:, None, None] * features.astype(np.float32)).sum(axis=0), 0)
+    return _scale(np.maximum(_scale(cam, size), 0))
+
+
+def _scale(cam: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+    """pytorch-grad-cam's `scale_cam_image` for one 2-D map."""
+    import cv2
+
+    cam = cam - np.min(cam)
+    cam = cam / (1e-7 + np.max(cam))
+    if size is not None:
+        cam = cv2.resize(np.float32(cam), size)
+    return np.float32(cam)
+
+
+def _served_module(net, with_features: bool):
+    """What is exported: softmax probabilities, and the CAM layer's output when `with_features`."""
+    from torch import nn
+
+    class Served(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            if not with_features:
+                return self.net(x).float().softmax(1)
+            features = self.net.forward_features(x)
+            return self.net.forward_head(features).float().softmax(1), features
+
+    return Served().eval()
+
+
 def _classifier_prefix(net) -> str:
     name = getattr(net, "default_cfg", {}).get("classifier", "classifier") if hasattr(net, "default_cfg") else "classifier"
     return name if isinstance(name, str) else name[0]
 
 
 def load_backend(card: dict[str, Any], folder: Path) -> TorchBackend:
-    """Rebuild the network from its card and load the safetensors weights (fp16 -> fp32)."""
+    """Rebuild the network from its card and load the safetensors weights (fp16 -> fp32);
+    served from ONNX Runtime unless `MAMMO_RUNTIME=torch` (training uses `new_backend`)."""
     from safetensors.torch import load_file
 
     net = build_network(card["architecture"], len(card["classes"]))
     state = load_file(str(folder / card["weights"]["file"]))
     reference = net.state_dict()
     net.load_state_dict({k: v.to(reference[k].dtype) for k, v in state.items()})
-    return TorchBackend(net, card["cam_layer"], device="cpu")
+    backend = TorchBackend(net, card["cam_layer"], device="cpu")
+    backend.serve_onnx(card["name"], card["weights"]["sha256"])
+    return backend
 
 
 def _small_head(net) -> None:
