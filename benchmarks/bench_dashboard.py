@@ -104,6 +104,94 @@ def first_page_apptest() -> None:
         print(f"first page (AppTest, fresh process): overview script incl. imports {float(dt):.2f} s (process {wall:.2f} s); exception: {exc}; frameworks imported: {bad}")
 
 
+def _server(port: int, env: dict[str, str] | None = None) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true", "--server.port", str(port),
+                             "--browser.gatherUsageStats", "false"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, **(env or {})))
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < 90:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
+                return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.terminate()
+    raise RuntimeError("server not healthy in 90 s")
+
+
+BUSY = '[data-testid="stStatusWidget"], [data-testid="stSpinner"], [data-testid="stProgress"], [data-stale="true"]'
+
+
+def _until_drawn(page, label: str, t0: float, timeout_s: float = 300) -> float:
+    """Seconds from t0 until the viewer names `label` (this upload's results are drawn: the
+    table, every model's detail, the viewer with its default map) and nothing is running."""
+    marker = page.get_by_text(f"{label}: original resolution", exact=False)
+    while time.perf_counter() - t0 < timeout_s:
+        if marker.count() > 0 and page.locator(BUSY).count() == 0:
+            return time.perf_counter() - t0
+        page.wait_for_timeout(25)
+    raise RuntimeError(f"{label} not drawn in {timeout_s:.0f} s")
+
+
+def browser_upload(rounds: int = 3, wait_after_open_s: float = 0.0) -> dict[str, float]:
+    """In headless Chromium on a fresh server: open Upload, (optionally wait, as a user picking a
+    file does), upload one full-field sample DICOM, time until every model's result and the
+    viewer's default map are drawn; then `rounds` more uploads of other DICOMs (warm: models
+    loaded, a new image each time, nothing from the session cache)."""
+    from playwright.sync_api import sync_playwright
+
+    from core.datasets import load_dataset
+
+    files = [r.path for r in load_dataset("sample")]
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        port = sk.getsockname()[1]
+    proc = _server(port)
+    out: dict[str, float] = {}
+    try:
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium", headless=True,
+                                  args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                                        "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+            page = b.new_page(viewport={"width": 1440, "height": 1000})
+            page.goto(f"http://127.0.0.1:{port}/upload")
+            page.get_by_text("Drop a mammogram above").first.wait_for(timeout=120_000)
+            if wait_after_open_s:
+                page.wait_for_timeout(int(wait_after_open_s * 1000))
+            for i in range(rounds + 1):
+                t0 = time.perf_counter()
+                page.locator('input[type="file"]').set_input_files(files[i % len(files)])
+                out["cold" if i == 0 else f"warm{i}"] = _until_drawn(page, f"upload {i + 1}", t0)
+            b.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    return out
+
+
+def report_browser_upload(rounds: int) -> None:
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        print("upload in the browser: skipped, playwright not installed")
+        return
+    right_away = browser_upload(rounds)
+    warm = sorted(v for k, v in right_away.items() if k.startswith("warm"))
+    median = warm[len(warm) // 2] if warm else float("nan")
+    after_wait = browser_upload(0, wait_after_open_s=20.0)["cold"]
+    print(f"upload in the browser (headless Chromium, fresh server, a 4432x2864 RLE DICOM of the sample, every preselected model): "
+          f"first upload right after opening the page {right_away['cold']:.2f} s (target <= 3 s); first upload 20 s after opening it "
+          f"(models warmed up meanwhile) {after_wait:.2f} s; warm uploads {', '.join(f'{v:.2f}' for v in warm)} s, median {median:.2f} s (target <= 1.0 s)")
+    try:
+        sys.path.insert(0, str(REPO / "benchmarks"))
+        from bench_runtimes import forward_floor_seconds
+
+        floor = forward_floor_seconds()
+        print(f"runtime floor: the bare forward passes of the same networks in the fastest runtime, timed now: {floor:.2f} s; "
+              f"warm upload / floor = {median / floor:.2f}x (target <= 1.5x)")
+    except ImportError:
+        print("runtime floor: benchmarks/bench_runtimes.py not found")
+
+
 def upload_path(repeats: int, workers: int | None = None) -> None:
     from core.dashboard import cards as dcards
     from core.dashboard import inference, overlays
@@ -194,6 +282,8 @@ def main() -> None:
         if not args.no_browser:
             first_page_browser()
         first_page_apptest()
+    if not args.no_browser:
+        report_browser_upload(args.repeats)
     upload_path(args.repeats, args.workers)
     print("cache hit: in the app, a rerun with the same image and models is served from the session's own cache and skips all of the above")
     if not args.no_sessions:

@@ -14,6 +14,8 @@ if str(REPO) not in sys.path:  # make `import core` work without installing the 
 # one Keras engine for the whole test process, whichever test imports Keras first: TensorFlow,
 # which training needs; tests/test_keras_torch.py checks the serving default (torch) in a subprocess
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# no background warm-up of every model when a test opens the Upload page (two test workers share two cores)
+os.environ.setdefault("MAMMO_WARM_UP", "0")
 
 
 @pytest.fixture(scope="session")

@@ -315,15 +315,18 @@ def test_explore_sample_filters_and_map_layers():
         return
     assert len([m for m in at.metric if m.label.startswith("decision:")]) == len(models)
     assert sum("in its" in c.value or "not in its data" in c.value for c in at.caption) >= len(models)
-    layers = {n: at.selectbox(key=f"explore_layer_{n}") for n in models}
-    for n, box in layers.items():  # every model here has at least one map (Grad-CAM, patch scores or segmentation)
-        assert box.label == "Map layer" and len(box.options) >= 2, (n, box.options)
-    first = models[0]
-    at.slider(key=f"explore_opacity_{first}").set_value(0.9).run()
+    table = next(d.value for d in at.dataframe if "decision" in d.value.columns)
+    assert table["model"].tolist() == models and table["truth"].notna().all()  # one row a model, truth known on the sample
+    assert [e.label.split(" — ")[0] for e in at.expander if e.label.split(" — ")[0] in models] == models  # each model's detail, collapsed
+    box = at.selectbox(key="explore_zoom_layer")
+    assert box.label == "Map layer" and len(box.options) >= len(models) + 1  # every model here gives at least one map
+    assert {o.split(" — ")[0] for o in box.options if " — " in o} == set(models)
+    at.slider(key="explore_zoom_opacity").set_value(0.9).run()
     _ok(at)
-    at.selectbox(key=f"explore_layer_{first}").set_value("__none__").run()
+    at.selectbox(key="explore_zoom_layer").set_value("__none__").run()
     _ok(at)
-    assert any("no map" in c for img in at.image for c in img.captions)
+    zoom = next(c.value for c in at.caption if "original resolution" in c.value)
+    assert "Magenta" not in zoom and " — " not in zoom  # no layer drawn, none described
 
 
 def test_explore_map_layers_of_any_kind(maps_model, monkeypatch):
@@ -333,21 +336,26 @@ def test_explore_map_layers_of_any_kind(maps_model, monkeypatch):
     monkeypatch.setenv("MAMMO_MODELS_DIR", str(root))
     at = _open("pages/explore.py", [name])
     _ok(at)
-    box = at.selectbox(key=f"explore_layer_{name}")
+    box = at.selectbox(key="explore_zoom_layer")
     assert box.label == "Map layer"
-    assert box.options[:2] == ["U-Net lesion probability [segmentation]", "patch scores: lesion"]
-    thr = at.slider(key=f"explore_thr_{name}_segmentation")
+    assert box.options[:2] == [f"{name} — U-Net lesion probability [segmentation]", f"{name} — patch scores: lesion"]
+    assert box.value == f"{name}::segmentation"  # the first map is drawn at once
+    thr = at.slider(key=f"explore_zoom_thr_{name}::segmentation")
     assert thr.value == 0.5
-    captions = [c for img in at.image for c in img.captions]
-    assert any("magenta outline: ≥ 0.50" in c for c in captions), captions
+    captions = " ".join(c.value for c in at.caption).replace("\\", "")  # captions are markdown-escaped
+    assert "magenta outline: ≥ 0.50" in captions, captions
     assert any("lesion map" in m.value for m in at.markdown), "the stage trace is drawn"
     thr.set_value(0.2).run()
     _ok(at)
-    assert any("magenta outline: ≥ 0.20" in c for img in at.image for c in img.captions)
-    at.selectbox(key=f"explore_layer_{name}").set_value("patch_lesion").run()
+    assert "magenta outline: ≥ 0.20" in " ".join(c.value for c in at.caption).replace("\\", "")
+    at.toggle(key="explore_zoom_outline").set_value(False).run()  # the outline switch hides both outlines
     _ok(at)
-    assert not [s for s in at.slider if s.key and s.key.startswith(f"explore_thr_{name}")]  # patch scores have no threshold
-    assert any("patch scores: lesion" in c for img in at.image for c in img.captions)
+    assert not [s for s in at.slider if s.key and s.key.startswith("explore_zoom_thr")]
+    at.toggle(key="explore_zoom_outline").set_value(True).run()
+    at.selectbox(key="explore_zoom_layer").set_value(f"{name}::patch_lesion").run()
+    _ok(at)
+    assert not [s for s in at.slider if s.key and s.key.startswith("explore_zoom_thr")]  # patch scores have no threshold
+    assert "patch scores: lesion" in " ".join(c.value for c in at.caption).replace("\\", "")
 
 
 def test_explore_bad_data_folder_is_friendly(tmp_path):
@@ -369,13 +377,13 @@ def test_upload_sample_dicom_and_corrupt_file(sample_dicom):
     up.set_value((sample_dicom.name, sample_dicom.read_bytes(), "application/dicom")).run()
     _ok(at)
     assert not at.error, [e.value for e in at.error]
-    meta = at.dataframe[0].value
+    meta = next(d.value for d in at.dataframe if list(d.value.columns) == ["field", "value"])
     assert "dicom" in meta["value"].tolist()
     assert not any(k in " ".join(meta["field"]) for k in ("patient", "name", "birth", "accession"))
     if models:
         decisions = [m for m in at.metric if m.label.startswith("decision:")]
         assert len(decisions) == len(models)
-        assert len([s for s in at.selectbox if s.key and s.key.startswith("upload_layer_")]) == len(models)
+        assert len(at.selectbox(key="upload_zoom_layer").options) >= len(models) + 1  # one viewer, every model's maps
         assert [d.label for d in at.get("download_button")] == ["Overlays (PNG)", "Probabilities (CSV)"]
     # a corrupt file: one friendly line, no exception
     at.file_uploader(key="upload_file").set_value(("broken.dcm", b"definitely not a mammogram" * 10, "application/dicom")).run()
@@ -390,8 +398,8 @@ def test_upload_map_layers_of_any_kind(maps_model, monkeypatch, sample_dicom):
     at = _open("pages/upload.py", [name])
     at.file_uploader(key="upload_file").set_value(("x.dcm", sample_dicom.read_bytes(), "application/dicom")).run()
     _ok(at)
-    assert at.selectbox(key=f"upload_layer_{name}").value == "segmentation"
-    assert at.slider(key=f"upload_thr_{name}_segmentation").value == 0.5
+    assert at.selectbox(key="upload_zoom_layer").value == f"{name}::segmentation"
+    assert at.slider(key=f"upload_zoom_thr_{name}::segmentation").value == 0.5
     assert [d.label for d in at.get("download_button")] == ["Overlays (PNG)", "Probabilities (CSV)"]
 
 

@@ -159,6 +159,46 @@ def test_sample_button_then_adding_a_model_runs_only_that_model():
     assert at.selectbox(key="upload_zoom_layer").options  # every map of both models is a layer of the zoomable view
 
 
+def test_backward_maps_are_made_when_picked_and_the_link_carries_the_layer():
+    """A hierarchy's stage maps that need a backward pass (guided back-propagation, Grad-CAM of
+    the other class) are listed but not computed with the upload; picking one computes it for
+    that model only, keeps it in the session, and the shared link names it."""
+    from core.models import registry
+
+    name = "hierarchy-best"
+    if name not in _live():
+        pytest.skip(f"{name} is not live in this checkout")
+    at = _app("pages/upload.py", [name])
+    at.run()
+    at.button(key="upload_try_sample").click().run()
+    _ok(at)
+    (run_key,) = [k for k in at.session_state["_session_runs"] if k[1] == name]
+    run = at.session_state["_session_runs"].get(run_key)
+    assert run.on_demand and not set(run.on_demand) & set(run.maps)  # listed, not computed
+    later = sorted(k for k in run.on_demand if "gradient_saliency" in k)[0]
+    box = at.selectbox(key="upload_zoom_layer")
+    assert any("computed when picked" in o for o in box.options)
+    box.set_value(f"{name}::{later}").run()
+    _ok(at)
+    run = at.session_state["_session_runs"].get(run_key)
+    assert later in run.maps and later not in run.on_demand
+    assert run.maps[later].kind == "saliency" and float(np.asarray(run.maps[later].values, np.float32).max()) > 0
+    assert _qp(at, "layer") == f"{name}::{later}"
+    # the same layer from the model directly: the page drew what the model computes
+    from core.datasets import load_dataset
+    from core.io import read_image
+    from core.models.prediction import layer_on_demand
+
+    rec = next(r for r in load_dataset("sample") if r.image_id == _qp(at, "image"))
+    direct = layer_on_demand(registry.load(name), read_image(rec.path), later)
+    assert direct.name == run.maps[later].name
+    # a link with that layer opens it at once
+    link = _app("pages/upload.py", [name], {"dataset": "sample", "image": rec.image_id, "layer": f"{name}::{later}"})
+    link.run()
+    _ok(link)
+    assert link.selectbox(key="upload_zoom_layer").value == f"{name}::{later}"
+
+
 def test_shared_links_open_the_same_view():
     from core.datasets import load_dataset
 

@@ -1,13 +1,13 @@
 """Per-session analysis of one image: the image view and each model's run, cached in this
 session's state (never shared with another visitor), computed model by model with progress.
 
-`core.dashboard.session_cache` bounds what a session holds (three images and their runs);
+`core.dashboard.session_cache` bounds what a session holds (four images, one study, and their runs);
 changing the model selection runs only the models that have no result yet for the image.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Hashable, Sequence
+from typing import Any, Callable, Hashable, Sequence
 
 import streamlit as st
 
@@ -28,7 +28,7 @@ def images() -> session_cache.BoundedCache:
 
 
 def runs() -> session_cache.BoundedCache:
-    """This session's model runs, keyed by (image key, model, explain_positive)."""
+    """This session's model runs, keyed by (image key, model)."""
     if _RUNS not in st.session_state:
         st.session_state[_RUNS] = session_cache.BoundedCache(session_cache.MAX_RUNS)
     return st.session_state[_RUNS]
@@ -63,47 +63,57 @@ def view_of(key: Hashable, read: Callable[[], Mammogram], with_meta: bool = Fals
     return view, reader
 
 
-def run_grid(key: Hashable, names: Sequence[str], reader: ImageReader, explain_positive: bool,
-             draw: Callable[[inference.ModelRun], object], with_input: bool = False, per_row: int = 3,
-             summary: Callable[[list[inference.ModelRun]], None] | None = None) -> tuple[list[inference.ModelRun], dict[str, object]]:
-    """Every named model's run on the image as a card in a grid, `per_row` to a row.
+def run_all(key: Hashable, names: Sequence[str], reader: ImageReader, draw: Callable[[inference.ModelRun], None],
+            with_input: bool = False, summary: Callable[[list[inference.ModelRun]], None] | None = None,
+            head: Any = None) -> list[inference.ModelRun]:
+    """Every named model's run on the image, cached in this session.
 
     Cached runs are drawn at once; the others run side by side (`inference.run_models`, one
-    per core) under a progress bar, and each card appears in its place as soon as its model
-    finishes; `summary` then draws every run at once above the cards (the comparison table).
-    Returns (runs in `names` order, {model: what `draw` returned}).
+    per core) under a progress bar (in `head`, a container above, when given), and each
+    model's detail (`draw`) appears in its place as soon as it finishes; `summary` then draws
+    every run at once in `head` (the comparison table). Returns the runs in `names` order.
     """
-    head = st.container() if summary is not None else None
+    head = head if head is not None else st.container()
     cache = runs()
-    todo = [n for n in names if (key, n, explain_positive) not in cache]
-    bar = st.progress(0.0, text=f"Running {len(todo)} model(s) with their maps…") if todo else None
-    slots = []
-    for start in range(0, len(names), per_row):
-        slots += list(st.columns(per_row))[: len(names[start:start + per_row])]
-    drawn: dict[str, object] = {}
+    todo = [n for n in names if (key, n) not in cache]
+    bar = head.progress(0.0, text=f"Running {len(todo)} model(s)…") if todo else None
+    slots = [st.empty() for _ in names]
     by_name: dict[str, inference.ModelRun] = {}
 
     def show(n: str, run: inference.ModelRun) -> None:
         by_name[n] = run
-        with slots[names.index(n)]:
-            drawn[n] = draw(run)
+        with slots[names.index(n)].container():
+            draw(run)
 
     for n in names:
         if n not in todo:
-            show(n, cache.get((key, n, explain_positive)))
+            show(n, cache.get((key, n)))
     if todo:
         models = [common.load_model(n) for n in todo]
-        bar.progress(0.0, text=f"Running {len(todo)} model(s) with their maps, {inference.model_workers()} at a time…")
-        for done, (i, run) in enumerate(inference.run_models(models, reader(), with_input=with_input, explain_positive=explain_positive), start=1):
-            show(todo[i], cache.put((key, todo[i], explain_positive), session_cache.compact_run(run)))
+        bar.progress(0.0, text=f"Running {len(todo)} model(s), {inference.model_workers()} at a time…")
+        for done, (i, run) in enumerate(inference.run_models(models, reader(), with_input=with_input), start=1):
+            show(todo[i], cache.put((key, todo[i]), session_cache.compact_run(run)))
             bar.progress(done / len(todo), text=f"{common.privacy.md_escape(todo[i])} done ({done} of {len(todo)})…")
         bar.empty()
     reader.release()
     ordered = [by_name[n] for n in names]
-    if head is not None:
+    if summary is not None:
         with head:
             summary(ordered)
-    return ordered, {n: drawn[n] for n in names}
+    return ordered
+
+
+def add_layer(key: Hashable, run: inference.ModelRun, layer_key: str, reader: ImageReader) -> inference.ModelRun:
+    """The run with one on-demand layer computed (a backward pass, under a spinner) and kept
+    in this session's cache. Raises MammoError when the image or the layer cannot be made."""
+    if layer_key in run.maps:
+        return run
+    with st.spinner(f"Computing {common.privacy.md_escape(run.on_demand.get(layer_key, 'the map'))} for {common.privacy.md_escape(run.name)}…"):
+        try:
+            done = inference.with_layer(run, common.load_model(run.name), reader(), layer_key)
+        finally:
+            reader.release()
+    return runs().put((key, run.name), session_cache.compact_run(done))
 
 
 def forget_others(key: Hashable) -> None:

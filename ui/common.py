@@ -490,3 +490,47 @@ def upload_label(upload: Any) -> str:
 
 def membership_badge(state: str) -> str:
     return drecords.MEMBERSHIP_TEXT.get(state, state)
+
+
+_WARMING: set[tuple[str, tuple[str, ...]]] = set()  # (models root, names) warm-ups started in this process
+
+
+def warm_up(names: Sequence[str]) -> None:
+    """Load the chosen models and run each once on the embedded sample, in a background thread,
+    while the visitor is still picking a file: a server's first upload then costs what a later
+    one does instead of the framework imports and first-call allocations (measured in
+    `benchmarks/bench_dashboard.py`). Once per process and model set; nothing is kept but the
+    loaded models (the sample's results are dropped)."""
+    import threading
+
+    from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
+
+    key = (models_dir(), tuple(names))
+    if not names or key in _WARMING or os.environ.get("MAMMO_WARM_UP", "1") == "0":
+        return
+    _WARMING.add(key)
+    ctx = get_script_run_ctx()
+
+    def work() -> None:
+        from core.dashboard import inference
+        from core.datasets.sample import warm_up_image
+
+        try:
+            models = []
+            for n in names:
+                try:
+                    models.append(load_model(n))
+                except MammoError:
+                    continue
+            image = warm_up_image()
+            if image is not None:
+                for _ in inference.run_models(models, image):
+                    pass
+                inference.forget(image)
+        except Exception:  # a warm-up never breaks a page; the upload reports real failures
+            pass
+
+    thread = threading.Thread(target=work, name="model-warm-up", daemon=True)
+    if ctx is not None:
+        add_script_run_ctx(thread, ctx)
+    thread.start()

@@ -1,9 +1,9 @@
-"""One model's prediction on one image as a bordered card, shared by Explore and Upload.
+"""The models on one image, shared by Explore and Upload: one comparison table and chart
+first, then each model's detail in a collapsed expander (its maps are drawn in the one
+viewer, `ui.viewer`).
 
 Draws whatever the `Prediction` carries, whatever kind of model made it: the decision and
-probabilities (with their spread, if any), the stage trace, and a "Map layer" selector over
-every map (Grad-CAM saliency, patch scores, segmentation) with an opacity slider and, for a
-map that has a threshold, a threshold slider that outlines the region.
+probabilities (with their spread, if any), the conformal set and the stage trace.
 """
 
 from __future__ import annotations
@@ -13,30 +13,29 @@ from typing import Sequence
 import streamlit as st
 
 from core import privacy
-from core.dashboard import inference, overlays
-from core.dashboard.export import Choice
-from core.types import Lesion
+from core.dashboard import inference
 from ui import common
 
-NO_LAYER = "__none__"
 
-
-def run_card(run: inference.ModelRun, base8, scale: float, lesions: Sequence[Lesion], prefix: str, color: str | None,
-             badge: str | None = None) -> Choice:
-    """Draw one model's card; returns the layer choice (map key, opacity, threshold) for the PNG export."""
-    with st.container(border=True):
-        task = f" <small>({privacy.md_escape(run.task)})</small>" if run.task else ""
-        st.markdown(f"<span style='color:{color or '#444'}'>●</span> **{privacy.md_escape(run.name)}**{task}", unsafe_allow_html=True)
+def detail(run: inference.ModelRun, color: str | None, badge: str | None = None) -> None:
+    """One model's detail in a collapsed expander: decision, probabilities, conformal set,
+    stage trace (members of an ensemble, stages of a hierarchy) and what its network sees."""
+    icon = ":material/error:" if not run.ok else ":material/analytics:"
+    title = f"{run.name} — {run.decision}" + (f" ({run.task})" if run.task else "")
+    with st.expander(title, icon=icon):
+        st.markdown(f"<span style='color:{color or '#444'}'>●</span> **{privacy.md_escape(run.name)}**", unsafe_allow_html=True)
         if not run.ok:
             common.show_error(run.error or "no prediction", icon=":material/error:")
-            return (None, 0.0, None)
+            return
         st.metric(f"decision: {run.decision}", f"{inference.decided_probability(run):.2f}", help="probability of the decided class")
-        st.caption(privacy.md_escape(inference.probability_text(run)))
+        st.caption(privacy.md_escape(inference.probability_text(run)) + f" · {run.seconds:.2f} s")
         _prediction_set(run)
         if badge:
             st.caption(badge)
         _trace(run)
-        return _layer(run, base8, scale, lesions, prefix)
+        if run.model_input is not None:
+            st.image(run.model_input, caption="what the network sees, after this model's preprocessing (patch models: the patch)", width=280,
+                     alt=f"The input of {run.name} after its preprocessing.")
 
 
 def comparison(runs: Sequence[inference.ModelRun], record=None, key: str = "comparison") -> None:
@@ -80,32 +79,3 @@ def _trace(run: inference.ModelRun) -> None:
         detail = f" · {privacy.md_escape(s['detail'])}" if s["detail"] else ""
         lines.append(f"- {privacy.md_escape(s['title'])}:{value}{detail}")
     st.markdown("**Stage trace**\n" + "\n".join(lines))
-
-
-def _layer(run: inference.ModelRun, base8, scale: float, lesions: Sequence[Lesion], prefix: str) -> Choice:
-    maps = run.maps
-    if not maps:
-        st.image(overlays.overlay_image(base8, None, 0.0, lesions, scale), width="stretch", caption="this model gives no map",
-                 alt=f"The mammogram as seen by {run.name}, which gives no map.")
-        return (None, 0.0, None)
-    names = inference.layer_options(run)
-    options = list(names) + [NO_LAYER]
-    key = st.selectbox("Map layer", options, index=0, key=f"{prefix}_layer_{run.name}",
-                       format_func=lambda k: "none (the mammogram only)" if k == NO_LAYER else names[k],
-                       help="Every map this model returns, drawn on the original mammogram.")
-    if key == NO_LAYER:
-        st.image(overlays.overlay_image(base8, None, 0.0, lesions, scale), width="stretch", caption="the mammogram, no map",
-                 alt="The mammogram without a map layer.")
-        return (None, 0.0, None)
-    layer = maps[key]
-    opacity = st.slider("Opacity", 0.0, 1.0, 0.45, 0.05, key=f"{prefix}_opacity_{run.name}")
-    threshold = None
-    if layer.threshold is not None:
-        threshold = st.slider("Outline threshold", 0.0, 1.0, float(min(max(layer.threshold, 0.0), 1.0)), 0.01, key=f"{prefix}_thr_{run.name}_{key}",
-                              help="The region where the map reaches this level is outlined in magenta; the default is the model's own threshold.")
-    st.image(overlays.overlay_image(base8, layer, opacity, lesions, scale, threshold), width="stretch", caption=overlays.layer_caption(layer, threshold),
-             alt=f"The mammogram with {run.name}'s map drawn in colour: {overlays.layer_caption(layer, threshold)}.")
-    if threshold is not None:
-        share = overlays.region_fraction(overlays.layer_at(layer, base8.shape[:2]), threshold)
-        st.caption(f"{share:.1%} of the image is at or above {threshold:.2f}.")
-    return (key, opacity, threshold)

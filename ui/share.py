@@ -12,7 +12,7 @@ from typing import Iterable
 
 import streamlit as st
 
-KEYS = ("task", "models", "dataset", "image")
+KEYS = ("task", "models", "dataset", "image", "layer")
 _IN = "_share_in"
 MAX_LEN = 2000  # a longer parameter is not a view this app wrote
 
@@ -53,8 +53,11 @@ def peek_list(key: str, allowed: Iterable[str]) -> list[str] | None:
 
 
 def publish(**params: str | Iterable[str] | None) -> None:
-    """Write this page's view into the URL: the given keys set, the other shareable keys removed."""
+    """Write this page's view into the URL: the given keys set, the other shareable keys
+    removed (but `layer`, which the viewer writes itself with `publish_one`)."""
     for k in KEYS:
+        if k == "layer" and k not in params:
+            continue
         v = params.get(k)
         if v is not None and not isinstance(v, str):
             v = ",".join(v)
@@ -63,3 +66,12 @@ def publish(**params: str | Iterable[str] | None) -> None:
                 st.query_params[k] = v
         elif k in st.query_params:
             del st.query_params[k]
+
+
+def publish_one(key: str, value: str | None) -> None:
+    """Set or remove one shareable key, leaving the others as they are (the viewer's layer)."""
+    if value:
+        if st.query_params.get(key) != value:
+            st.query_params[key] = value
+    elif key in st.query_params:
+        del st.query_params[key]

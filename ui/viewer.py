@@ -7,7 +7,7 @@ original pixels, outline paths) comes from `core.dashboard.viewer`.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -17,6 +17,7 @@ from core.dashboard import inference, overlays
 from core.dashboard.viewer import ImageView, layer_grid, outline_paths
 from core.models.prediction import MapLayer
 from core.types import Lesion
+from ui import share
 
 NONE = "__none__"
 OUTLINE_EDGE, OUTLINE = "#000000", "#FFFFFF"  # white over black: visible on the film and on every colour map
@@ -58,37 +59,67 @@ def figure(view: ImageView, layer: MapLayer | None, opacity: float, lesions: Seq
     return fig
 
 
+LATER = " · computed when picked"
+
+
 def layer_choices(runs: Sequence[inference.ModelRun]) -> dict[str, tuple[str, str, str]]:
-    """{option key: (model, map key, label)} for every map of every successful run."""
-    out = {}
+    """{option key: (model, map key, label)} for every map of every successful run, those
+    computed with the prediction first, then those a backward pass makes when picked."""
+    out, later = {}, {}
     for r in runs:
         if not r.ok:
             continue
         for k, label in inference.layer_options(r).items():
             out[f"{r.name}::{k}"] = (r.name, k, f"{r.name} — {label}")
-    return out
+        for k, label in r.on_demand.items():
+            later[f"{r.name}::{k}"] = (r.name, k, f"{r.name} — {label}{LATER}")
+    return out | later
 
 
-def show(view: ImageView, runs: Sequence[inference.ModelRun], lesions: Sequence[Lesion], prefix: str, label: str) -> None:
-    """The viewer with its layer selector; `label` names the image neutrally in the alt text."""
+def show(view: ImageView, runs: list[inference.ModelRun], lesions: Sequence[Lesion], prefix: str, label: str,
+         compute: Callable[[inference.ModelRun, str], inference.ModelRun]) -> tuple[str | None, str | None, float]:
+    """The one large viewer with its layer picker (every model x every map), opacity and
+    outline switch; `compute(run, map key)` makes an on-demand layer when it is picked (and
+    may raise MammoError). `label` names the image neutrally in the alt text. The chosen
+    layer goes into the page's shareable link. Returns (model, map key, opacity)."""
     choices = layer_choices(runs)
     options = list(choices) + [NONE]
-    c1, c2 = st.columns([3, 1])
-    key = c1.selectbox("Layer on the zoomable mammogram", options, index=0, key=f"{prefix}_zoom_layer",
+    pick_key = f"{prefix}_zoom_layer"
+    linked = share.take("layer", options)
+    if linked is not None:
+        st.session_state[pick_key] = linked
+    elif st.session_state.get(pick_key) not in options:
+        st.session_state.pop(pick_key, None)
+    c1, c2, c3 = st.columns([4, 2, 1], vertical_alignment="bottom")
+    key = c1.selectbox("Map layer", options, index=0, key=pick_key,
                        format_func=lambda k: "none (the mammogram only)" if k == NONE else choices[k][2],
-                       help="Every map of every chosen model, stretched over the original-resolution image.")
-    opacity = c2.slider("Layer opacity", 0.0, 1.0, 0.5, 0.05, key=f"{prefix}_zoom_opacity")
-    layer = None
+                       help="Every map of every chosen model, drawn over the original-resolution mammogram. "
+                            "Layers marked \"computed when picked\" need a backward pass; they are made when you pick them.")
+    opacity = c2.slider("Opacity", 0.0, 1.0, 0.5, 0.05, key=f"{prefix}_zoom_opacity")
+    outline = c3.toggle("Outline", True, key=f"{prefix}_zoom_outline",
+                        help="White: the dataset's lesion annotation, where there is one. Magenta: where the map reaches its model's threshold.")
+    share.publish_one("layer", None if key == NONE else key)
+    layer, model = None, None
     if key != NONE:
         model, map_key, _ = choices[key]
-        layer = next(r for r in runs if r.name == model).maps[map_key]
-    threshold = layer.threshold if layer is not None else None
+        i = next(i for i, r in enumerate(runs) if r.name == model)
+        if map_key not in runs[i].maps:
+            runs[i] = compute(runs[i], map_key)
+        layer = runs[i].maps[map_key]
+    threshold = None
+    if layer is not None and outline and layer.threshold is not None:
+        threshold = st.slider("Outline threshold", 0.0, 1.0, float(min(max(layer.threshold, 0.0), 1.0)), 0.01, key=f"{prefix}_zoom_thr_{key}",
+                              help="The region where the map reaches this level is outlined in magenta; the default is the model's own threshold.")
+    shown_lesions = lesions if outline else ()
     h, w = view.shape
-    fig = figure(view, layer, opacity, lesions, threshold, revision=f"{prefix}:{h}x{w}")
-    what = "no map" if layer is None else f"the {privacy.one_line(layer.name)} map of {privacy.one_line(choices[key][0])}"
+    fig = figure(view, layer, opacity, shown_lesions, threshold, revision=f"{prefix}:{h}x{w}")
+    what = "no map" if layer is None else f"the {privacy.one_line(layer.name)} map of {privacy.one_line(model)}"
     alt = (f"Mammogram {label} at its original {w} by {h} pixels with {what}"
-           + (", ground-truth lesion outlined in white" if lesions else "") + ". Scroll to zoom, drag to pan.")
+           + (", ground-truth lesion outlined in white" if shown_lesions else "") + ". Scroll to zoom, drag to pan.")
     st.plotly_chart(fig, width="stretch", key=f"{prefix}_zoom", config={"scrollZoom": True, "displaylogo": False}, alt=alt)
-    st.caption(f"Original resolution, {w}×{h} px: scroll or pinch to zoom, drag to pan, double-click to reset. "
-               + ("White outline: the ground-truth lesion. " if lesions else "")
-               + ("Magenta contour: where the map reaches the model's threshold. " if threshold is not None else ""))
+    st.caption(f"{privacy.md_escape(label)}: original resolution, {w}×{h} px: scroll or pinch to zoom, drag to pan, double-click to reset. "
+               + ("White outline: the ground-truth lesion. " if shown_lesions else "")
+               + ("Magenta contour: where the map reaches the outline threshold. " if threshold is not None else "")
+               + (f"{privacy.md_escape(overlays.layer_caption(layer, threshold))}." if layer is not None else "")
+               + (f" {overlays.region_fraction(overlays.layer_at(layer, view.base8.shape[:2]), threshold):.1%} of the image is at or above {threshold:.2f}." if threshold is not None else ""))
+    return model, None if key == NONE else choices[key][1], opacity

@@ -20,7 +20,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import InvalidImageError, MammoError
+from ..errors import InvalidImageError, MammoError, ModelError
 from ..models.prediction import MapLayer, Prediction
 from ..types import Mammogram
 from .overlays import DISPLAY_LONG_SIDE, model_input_view, normalisation, shrink_layer
@@ -88,6 +88,11 @@ class ModelRun:
     def trace(self) -> list[dict[str, Any]]:
         return list(self.prediction.trace or []) if self.prediction else []
 
+    @property
+    def on_demand(self) -> dict[str, str]:
+        """{map key: label} of the layers computed only when picked (`with_layer`)."""
+        return dict(self.prediction.on_demand) if self.prediction else {}
+
 
 _MODEL_LOCKS: dict[int, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
@@ -115,20 +120,37 @@ def limit_torch_threads() -> int | None:
 
 
 def run_model(model: Any, image: Mammogram, *, with_maps: bool = True, with_input: bool = False,
-              explain_positive: bool = False, long_side: int = DISPLAY_LONG_SIDE) -> ModelRun:
+              long_side: int = DISPLAY_LONG_SIDE) -> ModelRun:
     """`model.predict(image)` with its maps shrunk to display size, timed; any failure becomes
     `ModelRun.error` (one model failing never hides the others). One run per model at a time
-    (sessions share cached models).
-
-    explain_positive: where the model can explain a class (`model.explain`) and decided
-    another one, add a saliency layer for its last class (lesion / malignant) too.
+    (sessions share cached models). Maps that need a backward pass are only listed
+    (`ModelRun.on_demand`); `with_layer` computes one when it is picked.
     """
     limit_torch_threads()
     with _lock_for(model):
         try:
-            return _run(model, image, with_maps, with_input, explain_positive, long_side)
+            return _run(model, image, with_maps, with_input, long_side)
         finally:
             release_memory()
+
+
+def with_layer(run: ModelRun, model: Any, image: Mammogram, key: str, long_side: int = DISPLAY_LONG_SIDE) -> ModelRun:
+    """The run with one of its on-demand layers computed and added to its maps (a new run:
+    the cached one stays as it was). MammoError when the layer cannot be made."""
+    from ..models.prediction import layer_on_demand
+
+    if key in run.maps or run.prediction is None:
+        return run
+    if key not in run.prediction.on_demand:
+        raise ModelError(f"model {run.name!r} has no such map layer")
+    limit_torch_threads()
+    with _lock_for(model):
+        try:
+            layer = shrink_layer(layer_on_demand(model, image, key), long_side)
+        finally:
+            release_memory()
+    later = {k: v for k, v in run.prediction.on_demand.items() if k != key}
+    return replace(run, prediction=replace(run.prediction, maps={**run.prediction.maps, key: layer}, on_demand=later))
 
 
 def model_workers() -> int:
@@ -212,20 +234,12 @@ def release_memory() -> None:
         pass
 
 
-def _run(model: Any, image: Mammogram, with_maps: bool, with_input: bool, explain_positive: bool, long_side: int) -> ModelRun:
+def _run(model: Any, image: Mammogram, with_maps: bool, with_input: bool, long_side: int) -> ModelRun:
     t0 = time.perf_counter()
     name = getattr(model, "name", "model")
     try:
         pred = model.predict(image, with_maps=with_maps)
-        maps = dict(pred.maps)
-        if with_maps and explain_positive and hasattr(model, "explain"):
-            last = len(pred.classes) - 1
-            if pred.decision != pred.classes[last]:
-                from ..models.base import heatmap_layer
-
-                layer = heatmap_layer(model.explain(image, last), image.shape)
-                maps[f"saliency_{pred.classes[last]}"] = layer
-        pred = replace(pred, probabilities=np.asarray(pred.probabilities, np.float64), maps={k: shrink_layer(v, long_side) for k, v in maps.items()})
+        pred = replace(pred, probabilities=np.asarray(pred.probabilities, np.float64), maps={k: shrink_layer(v, long_side) for k, v in pred.maps.items()})
         view = None
         if with_input and hasattr(model, "prepare"):
             view = model_input_view(model.prepare(image)[0], normalisation(getattr(model, "card", {}) or {}))

@@ -13,7 +13,7 @@ from ..models import kinds
 from ..types import Record
 from .overlays import THUMB_LONG_SIDE, placeholder, thumbnail_of
 
-FILTER_COLUMNS = ("truth", "split", "side", "view", "density", "abnormality")
+FILTER_COLUMNS = ("patient_id", "truth", "split", "side", "view", "density", "abnormality")
 MEMBERSHIP_TEXT = {  # Streamlit material-icon markup; the words alone say it too
     "train": ":orange[:material/warning: in its **training** data]",
     "val": ":orange[:material/warning: in its **validation** data]",

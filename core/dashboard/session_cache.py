@@ -18,9 +18,9 @@ import numpy as np
 
 from .inference import ModelRun
 
-# the three most recent images and their model runs, per session
-MAX_IMAGES = 3
-MAX_RUNS = 3 * 16
+# the four most recent images (one study) and their model runs, per session
+MAX_IMAGES = 4
+MAX_RUNS = 4 * 24
 # maps kept at this long side, in float16: a 1,024-px float32 map is 2.7 MB, this is 0.35 MB
 CACHED_MAP_LONG_SIDE = 512
 

@@ -108,3 +108,16 @@ def sample_breast_labels() -> dict[tuple[str, str], str]:
         pid, side = key.rsplit("_", 1)
         out[(pid, side)] = label
     return out
+
+
+def warm_up_image():
+    """The embedded sample's first full-field DICOM as a `Mammogram` (public data), for warming
+    models up before a visitor's first upload; None when the sample is not installed."""
+    from ..errors import MammoError
+    from ..io import read_image
+
+    try:
+        records = [r for r in load_sample() if r.path]
+        return read_image(records[0].path) if records else None
+    except (MammoError, OSError):
+        return None

@@ -156,14 +156,36 @@ class ImageClassifier:
         probs = self.predict_proba([image], [roi])[0]
         threshold = self.card.get("threshold")
         decision = decide(self.classes, probs, threshold)
-        maps = {}
+        maps, later = {}, {}
         if with_maps:
             index = self.classes.index(decision)
             maps["saliency"] = heatmap_layer(self.explain(image, index, roi), image.shape)
-            guided = self.gradient_saliency(image, index, roi)
-            if guided is not None:
-                maps["gradient_saliency"] = heatmap_layer(guided, image.shape)
-        return Prediction(self.name, self.task, self.classes, probs, decision, threshold, maps)
+            later = self.layers_on_demand(index)
+        return Prediction(self.name, self.task, self.classes, probs, decision, threshold, maps, on_demand=later)
+
+    def layers_on_demand(self, decided: int) -> dict[str, str]:
+        """{key: label} of the maps left for `map_on_demand`: Grad-CAM of every other class and
+        the pixel-level gradient saliency of the decided one (each a backward pass, or at least
+        one more map nobody may look at)."""
+        method = self.card.get("cam_method", "Grad-CAM")
+        out = {f"saliency_{c}": f"{method} ({c})" for i, c in enumerate(self.classes) if i != decided}
+        if getattr(self.backend, "saliency", None) is not None:
+            c = self.classes[decided]
+            out[f"gradient_saliency_{c}"] = f"{getattr(self.backend, 'saliency_method', 'Saliency')} ({c})"
+        return out
+
+    def map_on_demand(self, image: Mammogram, key: str, roi: Roi | None = None) -> MapLayer:
+        """A layer `layers_on_demand` listed (`<map>_<class>`), computed now."""
+        from ..errors import ModelError
+
+        kind, _, class_name = key.rpartition("_")
+        if class_name not in self.classes or kind not in ("saliency", "gradient_saliency"):
+            raise ModelError(f"model {self.name!r} has no such map layer")
+        index = self.classes.index(class_name)
+        heatmap = self.explain(image, index, roi) if kind == "saliency" else self.gradient_saliency(image, index, roi)
+        if heatmap is None:
+            raise ModelError(f"model {self.name!r} has no such map layer")
+        return heatmap_layer(heatmap, image.shape)
 
     def explain(self, image: Mammogram, class_index: int, roi: Roi | None = None) -> Heatmap:
         """Grad-CAM (pytorch-grad-cam / tf-keras-vis) of one class on the original grid (remembered

@@ -16,7 +16,7 @@ from ..labels import project, space
 from ..types import Mammogram
 from . import tta
 from .kinds import register_kind
-from .prediction import MapLayer, Prediction, decide
+from .prediction import MapLayer, Prediction, decide, layer_on_demand, prefixed
 
 
 class Ensemble:
@@ -61,7 +61,25 @@ class Ensemble:
             mine = [self._read(member, p.probabilities)[-1] for m, _, p in runs if m is member]
             trace.append({"stage": "member", "model": member.name, f"p_{self.classes[-1]}": round(float(np.mean(mine)), 4), "augmentations": len(mine), "sd": round(float(np.std(mine)), 4)})
         maps = self._maps(runs) if with_maps else {}
-        return Prediction(self.name, self.task, self.classes, probs, decide(self.classes, probs, self.threshold), self.threshold, maps, spread=spread, trace=trace)
+        later = {}
+        for m, aug, p in runs:  # a backward map is computed on the original view only
+            if aug == "none":
+                later |= prefixed(p.on_demand, m.name, f"{m.name} (original view): ")
+        return Prediction(self.name, self.task, self.classes, probs, decide(self.classes, probs, self.threshold), self.threshold, maps,
+                          spread=spread, trace=trace, on_demand=later)
+
+    def map_on_demand(self, image: Mammogram, key: str, roi=None) -> MapLayer:
+        """A member's on-demand layer (`<member>/<key>`) of the original view."""
+        from dataclasses import replace
+
+        from ..errors import ModelError
+
+        name, _, inner = key.partition("/")
+        member = next((m for m in self.members if m.name == name), None)
+        if member is None:
+            raise ModelError(f"model {self.name!r} has no such map layer")
+        layer = layer_on_demand(member, image, inner)
+        return replace(layer, name=f"{member.name} (original view): {layer.name}")
 
     def _maps(self, runs: list[tuple[Any, str, Prediction]]) -> dict[str, MapLayer]:
         """Each member's layers, restored to the original orientation and averaged over

@@ -19,7 +19,7 @@ from ..labels import project
 from ..types import Mammogram
 from .base import Heatmap, Roi, cam_peak, default_roi
 from .kinds import register_kind
-from .prediction import MapLayer, Prediction
+from .prediction import layer_on_demand, prefixed, MapLayer, Prediction
 
 
 def combine_stages(p1: float, p2: float | None, t2: float, prior_malignant: float) -> tuple[np.ndarray, str]:
@@ -106,7 +106,23 @@ class Hierarchy:
         p2 = None if second is None else float(project(second.probabilities[None], second.classes, "stage2")[0, 1])
         t = self.combine(p1, roi if second is not None else None, p2)
         maps = _stage_maps("stage 1", first) | (_stage_maps("stage 2", second) if second is not None else {})
-        return Prediction(self.name, self.task, self.classes, t.probabilities, t.decision, None, maps, trace=self.steps(t))
+        later = prefixed(first.on_demand, "stage1", "stage 1 · ") | (prefixed(second.on_demand, "stage2", "stage 2 · ") if second is not None else {})
+        return Prediction(self.name, self.task, self.classes, t.probabilities, t.decision, None, maps, trace=self.steps(t), on_demand=later)
+
+    def map_on_demand(self, image: Mammogram, key: str, roi: Roi | None = None) -> MapLayer:
+        """A stage's on-demand layer (`stage1/<key>`, `stage2/<key>`: stage 2 on the region it read)."""
+        from dataclasses import replace
+
+        from ..errors import ModelError
+
+        stage, _, inner = key.partition("/")
+        if stage == "stage1":
+            layer = layer_on_demand(self.stage1, image, inner)
+        elif stage == "stage2":
+            layer = layer_on_demand(self.stage2, image, inner, self._stage2_roi(image, roi))
+        else:
+            raise ModelError(f"model {self.name!r} has no such map layer")
+        return replace(layer, name=f"{stage[:5]} {stage[5:]} · {layer.name}")
 
     def predict_proba(self, images: Sequence[Mammogram], rois: Sequence[Roi | None] | None = None) -> np.ndarray:
         rois = list(rois) if rois is not None else [None] * len(images)

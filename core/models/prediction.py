@@ -61,6 +61,9 @@ class Prediction:
     spread: np.ndarray | None = None  # per-class spread (sd) across augmentations or members
     trace: list[dict[str, Any]] | None = None  # stage by stage (composites)
     seconds: float = 0.0
+    # {map key: label} of the layers a backward pass would give (guided back-propagation,
+    # Grad-CAM of another class): computed only when asked, by `layer_on_demand`
+    on_demand: dict[str, str] = field(default_factory=dict)
 
     @property
     def positive_probability(self) -> float:
@@ -76,6 +79,8 @@ class Prediction:
             out["spread"] = {c: round(float(s), 4) for c, s in zip(self.classes, self.spread)}
         if self.trace:
             out["trace"] = self.trace
+        if self.on_demand:
+            out["maps_on_demand"] = dict(self.on_demand)
         return out
 
 
@@ -160,7 +165,25 @@ def shared(pred: Prediction) -> Prediction:
     caller adding a layer does not add it to the remembered one (the arrays are shared, read only)."""
     from dataclasses import replace
 
-    return replace(pred, maps=dict(pred.maps), trace=None if pred.trace is None else [dict(t) for t in pred.trace])
+    return replace(pred, maps=dict(pred.maps), trace=None if pred.trace is None else [dict(t) for t in pred.trace], on_demand=dict(pred.on_demand))
+
+
+def layer_on_demand(model: Any, image: Any, key: str, roi: Any = None) -> MapLayer:
+    """One of `Prediction.on_demand`'s layers of `image`, computed now (a backward pass).
+
+    Every kind that lists such layers answers `map_on_demand(image, key, roi)`; composites
+    hand the key's member part to the member it names."""
+    from ..errors import ModelError
+
+    fn = getattr(model, "map_on_demand", None)
+    if fn is None:
+        raise ModelError(f"model {getattr(model, 'name', 'model')!r} computes no map on demand")
+    return fn(image, key, roi)
+
+
+def prefixed(on_demand: dict[str, str], prefix: str, label: str) -> dict[str, str]:
+    """A member's on-demand layers under a composite's key prefix and label."""
+    return {f"{prefix}/{k}": f"{label}{v}" for k, v in on_demand.items()}
 
 
 def decide(classes: tuple[str, ...], probs: np.ndarray, threshold: float | None) -> str:
