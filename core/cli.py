@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import MammoError, UsageError
+from .errors import MammoError, StudyError, UsageError
 
 
 def _print_json(obj: Any) -> None:
@@ -115,7 +115,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     if args.format == "json":
         _print_json(json_safe(rows(args.models_dir, args.task)))
         return 0
-    table = leaderboard(args.models_dir, args.task, brief=args.brief)
+    table = leaderboard(args.models_dir, args.task, brief=args.brief, level=args.level)
     if args.format == "md":
         print(to_markdown(table))
     else:
@@ -234,6 +234,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .io import read_image
     from .models import registry
     from .privacy import neutral_label
+    from .study_combine import reads_study
 
     if args.model == "all":
         names = []
@@ -254,11 +255,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
             _error_line(f"{n}: {model_reason(n, exc)}")
         except Exception as exc:  # a library failure while loading one model must not stop the others
             _error_line(f"{n}: could not be loaded ({type(exc).__name__})")
+    slots = _study_slots(args.study, len(args.files)) if args.study else None
+    study_models = [m for m in models if reads_study(m)] if slots else []
+    if slots:  # a study model reads the study below, not film by film
+        models = [m for m in models if not reads_study(m)]
+    images: list[tuple[str, Any]] = []
     out: list[dict[str, Any]] = []
     unreadable = False
     for i, f in enumerate(args.files, start=1):
         label = neutral_label("file", i)  # a file name can identify a person: never printed
-        if not models:
+        if not models and not study_models:
             break
         try:
             image = read_image(f, name=label)
@@ -266,6 +272,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             _error_line(str(exc))
             unreadable = True
             continue
+        images.append((label, image, *(slots[i - 1] if slots else (None, None))))
         for m in models:
             try:
                 pred = m.predict(image, with_maps=not args.no_maps)
@@ -285,16 +292,67 @@ def cmd_predict(args: argparse.Namespace) -> int:
             if getattr(m, "input", "whole") == "patch":
                 row["note"] = "patch model: no lesion location given, looked at the breast centre"
             out.append(row)
+    readings = _study_readings(study_models, images) if slots and images else []
     if args.json:
-        _print_json(out)
+        _print_json({"images": out, "studies": [r.to_dict() for r in readings]} if slots else out)
     else:
         for r in out:
             probs = "  ".join(f"{c} {v:.3f}" for c, v in r["probabilities"].items())
             maps = ", ".join(f"{k} ({m['kind']}{'' if m['score'] is None else ', score ' + format(m['score'], '.3f')})" for k, m in r["maps"].items())
             print(f"{r['file']:8s} {r['model']:34s} {probs}  → {r['decision']}{'  maps: ' + maps if maps else ''}")
-    if not models or (not out and not unreadable):
+        for reading in readings:
+            _print_study(reading)
+    if not (models or study_models) or (not out and not readings and not unreadable):
         return 4  # nothing could be predicted because of the models
     return 3 if unreadable else 0
+
+
+def _study_slots(spec: str, n: int) -> list[tuple[str | None, str | None]]:
+    """`--study auto` -> every side / view from the files' DICOM fields; `--study R-MLO,L-MLO`
+    -> one SIDE[-VIEW] per file, in order (`-` or `auto`: that file's own fields)."""
+    if spec == "auto":
+        return [(None, None)] * n
+    parts = [p.strip() for p in spec.split(",")]
+    if len(parts) != n:
+        raise UsageError(f"--study gives {len(parts)} side-view entries for {n} files")
+    out = []
+    for p in parts:
+        if p in ("-", "auto", ""):
+            out.append((None, None))
+            continue
+        side, _, view = p.partition("-")
+        out.append((side, view or None))
+    return out
+
+
+def _study_readings(study_models: list, images: list) -> list:
+    """Each study model's reading of the files as one woman's study (one combine: core.study_combine)."""
+    from .errors import model_reason
+    from .study_combine import read_images
+
+    readings = []
+    items = [(image, side, view) for _, image, side, view in images]
+    labels = [label for label, *_ in images]
+    for m in study_models:
+        try:
+            readings.append(read_images(m, items, labels))
+        except StudyError:
+            raise
+        except MammoError as exc:
+            _error_line(f"{m.name}: {model_reason(m.name, exc)}")
+        except Exception as exc:
+            _error_line(f"{m.name}: study reading failed ({type(exc).__name__})")
+    return readings
+
+
+def _print_study(r) -> None:
+    t = "—" if r.threshold is None else f"{r.threshold:.3f}"
+    print(f"\nstudy: {r.model} (member {r.member}; views combined by {r.rule}; bilateral: score − {r.weight:g} × other breast; threshold {t})")
+    for i in r.images:
+        print(f"  image   {i.label:8s} {i.side}-{i.view or '?':4s} member {i.score:.3f}  study {i.study_score:.3f}  → {i.decision}")
+    for b in r.breasts:
+        print(f"  breast  {b.side:8s} {'+'.join(b.views):6s} member {b.score:.3f}  study {b.study_score:.3f}  → {b.decision}")
+    print("  bilateral: " + ("both breasts, each read against the other" if r.paired else "; ".join(r.notes)))
 
 
 def _save_maps(pred, label: str, folder: Path) -> list[str]:
@@ -369,12 +427,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.add_argument("--no-maps", action="store_true", help="probabilities only (no Grad-CAM / patch / segmentation maps)")
     s.add_argument("--save-maps", default=None, metavar="DIR", help="write every map as a PNG into DIR")
+    s.add_argument("--study", nargs="?", const="auto", default=None, metavar="SIDE-VIEW,...",
+                   help="the files are one woman's study: sides / views from the DICOM fields (no value or 'auto'), or one R|L[-CC|MLO] per file; study models print per image, per breast and bilateral")
     s.set_defaults(func=cmd_predict)
 
     s = sub.add_parser("leaderboard", help="the comparison table from committed cards, ranked out of fold")
     s.add_argument("--format", default="md", choices=["md", "csv", "json"])
     s.add_argument("--task", default=None, choices=["stage1", "stage2", "flat3"])
     s.add_argument("--brief", action="store_true", help="the main columns only (model, seed, kind, out-of-fold and test ROC-AUC, operating point, external check)")
+    s.add_argument("--level", default="image", choices=["image", "breast"], help="out-of-fold figures per film (default) or per breast (abnormal when any of its views is)")
     s.add_argument("--check", action="store_true", help="recompute every card and out-of-fold figure from committed files")
     s.add_argument("--headline", action="store_true", help="the README's table: complete five-fold runs, stage 1 and stage 2, markdown")
     s.set_defaults(func=cmd_leaderboard)

@@ -45,6 +45,13 @@ class IntegrityError(ModelError):
     """A weights file does not match the SHA-256 recorded in its card."""
 
 
+class StudyError(MammoError):
+    """Images that cannot be one woman's study: too many, a side missing, a view twice (CLI exit 3).
+    The message names the field (side, view, patient), never its value."""
+
+    exit_code = 3
+
+
 class SplitLeakError(MammoError):
     """A patient appears in more than one part of a split."""
 

@@ -58,11 +58,13 @@ def rows(models_dir: str | Path | None = None, task: str | None = None) -> list[
             test = view.get("test") or {}
             m = test.get("metrics", {})
             oof = (c.get("oof") or {}).get(t)
+            breast = breast_summary(c, t)
             out.append({
                 "model": c["name"], "task": t, "own_task": c["task"], "kind": kinds.kind_of(c), "seed": c.get("seed_system"), "framework": c.get("framework"), "backbone": backbone(c),
                 "init": "ImageNet" if str((c.get("initial_weights") or {}).get("source", "")).startswith("ImageNet") else ("—" if kinds.is_composite(c) else "random"),
                 "oof_images": (oof or {}).get("n_images"), "oof_folds": (oof or {}).get("folds"), "oof_roc_auc": _num((oof or {}).get("roc_auc")), "oof_pr_auc": _num((oof or {}).get("pr_auc")),
                 "oof_macro_f1": _num((oof or {}).get("macro_f1")), "oof_balanced_accuracy": _num((oof or {}).get("balanced_accuracy")),
+                "oof_breasts": (breast or {}).get("n_images"), "oof_breast_roc_auc": _num((breast or {}).get("roc_auc")),
                 "oof_fold_mean": (oof or {}).get("fold_roc_auc", {}).get("mean"), "oof_fold_sd": (oof or {}).get("fold_roc_auc", {}).get("sd"),
                 "test_images": test.get("n_images"), "test_roc_auc": _num(m.get("roc_auc")), "test_pr_auc": _num(m.get("pr_auc")),
                 "sensitivity": _num(m.get("sensitivity")), "specificity": _num(m.get("specificity")), "macro_f1": _num(m.get("macro_f1")), "balanced_accuracy": _num(m.get("balanced_accuracy")),
@@ -82,17 +84,35 @@ def rows(models_dir: str | Path | None = None, task: str | None = None) -> list[
     return sorted(out, key=rank)
 
 
+def breast_summary(card: dict[str, Any], task: str) -> dict[str, Any] | None:
+    """Out-of-fold figures at breast level (a breast is abnormal when any of its views is): a
+    study model's own (`oof_breast`); for an image model of a dataset with one view per breast
+    (MIAS), its image-level figures, which are the same thing there."""
+    from .studies import ONE_VIEW_PER_BREAST
+
+    if (card.get("oof_breast") or {}).get(task):
+        return card["oof_breast"][task]
+    if (card.get("data") or {}).get("dataset") in ONE_VIEW_PER_BREAST and task != "flat3":
+        return (card.get("oof") or {}).get(task)
+    return None
+
+
 BRIEF = ["model", "seed", "kind", "oof_images", "oof_roc_auc", "oof_fold", "test_roc_auc", "sensitivity", "specificity", "external_called_lesion"]
-DISPLAY = ["model", "task", "seed", "kind", "backbone", "init", "oof_images", "oof_roc_auc", "oof_fold", "oof_pr_auc", "test_images", "test_roc_auc", "sensitivity", "specificity", "threshold", "external_called_lesion", "latency_ms", "size_mb", "shipped"]
+DISPLAY = ["model", "task", "seed", "kind", "backbone", "init", "oof_images", "oof_roc_auc", "oof_fold", "oof_pr_auc", "oof_breast_roc_auc", "test_images", "test_roc_auc", "sensitivity", "specificity", "threshold", "external_called_lesion", "latency_ms", "size_mb", "shipped"]
 
 
-def leaderboard(models_dir: str | Path | None = None, task: str | None = None, brief: bool = False) -> pd.DataFrame:
+def leaderboard(models_dir: str | Path | None = None, task: str | None = None, brief: bool = False, level: str = "image") -> pd.DataFrame:
     """Formatted table (strings with CIs) for people; `rows` has the numbers. `brief`: the
-    columns a README or a slide needs."""
+    columns a README or a slide needs. `level="breast"`: the out-of-fold columns at breast
+    level (binary tasks; rows without breast-level figures show —)."""
     table = []
     for r in rows(models_dir, task):
+        if level == "breast":
+            if r["task"] == "flat3":
+                continue
+            r = r | {"oof_images": r["oof_breasts"], "oof_roc_auc": r["oof_breast_roc_auc"]}
         f = dict(r)
-        for k in ("oof_roc_auc", "oof_pr_auc", "oof_macro_f1", "oof_balanced_accuracy", "test_roc_auc", "test_pr_auc", "sensitivity", "specificity", "macro_f1", "balanced_accuracy"):
+        for k in ("oof_roc_auc", "oof_breast_roc_auc", "oof_pr_auc", "oof_macro_f1", "oof_balanced_accuracy", "test_roc_auc", "test_pr_auc", "sensitivity", "specificity", "macro_f1", "balanced_accuracy"):
             f[k] = _fmt(r[k])
         sd = r["oof_fold_sd"]
         f["oof_fold"] = "—" if r["oof_fold_mean"] is None else f"{r['oof_fold_mean']:.3f} ± {sd:.3f}" if sd is not None and sd == sd else f"{r['oof_fold_mean']:.3f} (one fold)"
@@ -179,6 +199,10 @@ def _spread_figures(card: dict[str, Any], oof: pd.DataFrame | None) -> list[tupl
             flat = read_oof(registry.card(want["flat"], Path(card["_folder"]).parent))
             again = paired_three_class(oof, flat, card["classes"])
             out += [(f"hierarchy − {want['flat']} {key} {part}", want[key][part], again[key][part]) for key in ("macro_f1", "balanced_accuracy") for part in ("difference", "ci_low", "ci_high")]
+    if card.get("versus_member") and oof is not None:  # a study model: rebuilt from its member's files
+        from .study_build import recheck
+
+        out += recheck(card)
     a = card.get("tta_ablation")
     scores = Path(card["_folder"]) / SCORES_FILE
     if a and scores.exists():

@@ -1,4 +1,5 @@
-"""Explore a dataset: filter a thumbnail grid, pick one image, see every chosen model on it."""
+"""Explore a dataset: filter a thumbnail grid (by patient too), pick one image, see the woman's other
+views with the study models' per-breast readings, and every chosen model on the image."""
 
 from pathlib import Path
 
@@ -8,8 +9,9 @@ from core.dashboard import records as drecords
 from core.models import kinds
 from core.errors import MammoError
 from core.io import read_image
-from ui import analysis, common, predictions, share, viewer
-from ui import evaluate_data
+from core.study_combine import reads_study
+from ui import analysis, common, evaluate_data, report, share
+from ui import study as ui_study
 
 st.title("Explore the data")
 common.notice()
@@ -87,11 +89,6 @@ if not models:
     st.info("Choose models in the sidebar to see their predictions on this image.")
     st.stop()
 
-c1, c2 = st.columns(2)
-outline = c1.toggle("Ground-truth outline", True, key="explore_outline", help="White on a black edge: the dataset's lesion annotation (circle, box or mask), where it has one.")
-explain_positive = c2.toggle("Also explain lesion / malignant", False, key="explore_explain_positive",
-                             help="Models that explain their decision with Grad-CAM get a second saliency layer for the abnormal class when they decided another one (slower).")
-
 ready, errors = common.ensure_models(models)
 for n, msg in errors.items():
     common.show_error(msg, icon=":material/error:")
@@ -102,25 +99,26 @@ except MammoError as exc:
     common.friendly_error(exc, "This image could not be analysed")
     st.stop()
 
-lesions = rec.lesions if outline else ()
-if outline and not drecords.has_geometry(rec):
-    st.caption("This dataset gives no lesion geometry for this image, so there is no outline to draw.")
 badges = {}
 for name in ready:
     card = by_name.get(name, {})
     member_preds = [(by_name[m], common.predictions(by_name[m])) for m in kinds.members(card) if m in by_name]
     state = drecords.split_membership(card, rec.image_id, common.predictions(card) if card else None, rec.dataset, member_preds)
     badges[name] = common.membership_badge(state)
-st.caption("Each card: the model's decision and probabilities, its stage trace if it has stages, and a **Map layer** to draw on "
-           "the mammogram — Grad-CAM saliency, dense patch scores or a U-Net segmentation, whichever the model gives. "
-           "Cards appear as each model finishes; a model added later runs alone.")
-colors = common.colors()
-try:
-    runs, _ = analysis.run_grid(image_key, ready, reader, explain_positive,
-                                lambda r: predictions.run_card(r, view.base8, view.scale, lesions, "explore", colors.get(r.name), badges.get(r.name)),
-                                summary=lambda runs: predictions.comparison(runs, rec, "explore"))
-except MammoError as exc:
-    common.friendly_error(exc, "This image could not be analysed")
-    st.stop()
-st.subheader("Zoom into the original")
-viewer.show(view, runs, lesions, "explore", rec.image_id)
+
+woman = [r for r in records if r.patient_id == rec.patient_id and r.path and Path(r.path).is_file()]
+if len(woman) > 1:
+    st.subheader("This woman's views")
+    every = st.toggle("Every chosen model on every view", value=False, key="explore_every_view",
+                      help="Off: the study models' per-breast readings only (their member on each view). On: every model's decision per view too.")
+    study_names = ready if every else [n for n in ready if reads_study(common.load_model(n))]
+    sources = [ui_study.Source(r.image_id, ("path", r.path, Path(r.path).stat().st_mtime), (lambda r=r: read_image(r.path)), r) for r in woman]
+    if study_names:
+        ui_study.show(sources, study_names, "explore", editable=False)
+    else:
+        st.caption("Choose a study model in the sidebar for the per-breast and bilateral readings of this woman.")
+
+report.image_report(image_key, view, reader, ready, record=rec, label=rec.image_id, prefix="explore", lesions=rec.lesions, badges=badges,
+                    table_caption="One row a model: decision, probability against its own threshold, spread, conformal set, right or wrong against the truth. "
+                                  "Each model's detail, and whether it saw this image in training, is in the expanders below the viewer.",
+                    viewer_note=None if drecords.has_geometry(rec) else "This dataset gives no lesion geometry for this image, so there is no outline to draw.")

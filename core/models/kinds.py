@@ -79,7 +79,7 @@ def known_kinds() -> list[str]:
 
 def _import_builders() -> None:
     """Each kind's module registers itself on import; importing them imports no framework."""
-    from . import base, dense_patch, ensemble, hierarchy, segmenter  # noqa: F401
+    from . import base, dense_patch, ensemble, hierarchy, segmenter, study  # noqa: F401
 
 
 def weights_files(card: dict[str, Any]) -> list[Path]:
