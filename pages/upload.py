@@ -92,6 +92,8 @@ if len(sources) > 1:
     st.subheader("One view in detail")
     slots = {i.slot: i.item for i in study.images}
     picked = st.segmented_control("View", list(slots), default=list(slots)[0], key="upload_study_view") or list(slots)[0]
+    st.caption("Below, this view alone: a study model reads it against the other breast's stand-in (its member's validation mean); "
+               "the bilateral readings are in the tables above.")
     source = slots[picked]
 else:
     source = sources[0]
