@@ -177,3 +177,40 @@ def test_store_merges_parts_with_different_map_columns(tmp_path):
     table = pq.read_table(tmp_path / "s.parquet").to_pandas()
     assert set(table.columns) == {"image_id", "model", "map_segmentation", "map_patch_lesion"}
     assert table["map_segmentation"].notna().sum() == 1 and table["map_patch_lesion"].notna().sum() == 1
+
+
+STUDY = "study-own-stage1-maps-stacked"
+
+
+def test_study_rows_per_film_and_breast_grouped_by_patient(tmp_path):
+    """The sample's two four-view studies scored by the study model: each film against the other
+    breast and one row per breast, equal to the study model's own reading of each woman (the
+    combine the Upload page and `predict --study` use)."""
+    from core.datasets import load_dataset
+    from core.io import read_image
+    from core.score import run
+    from core.score.study_rows import study_path
+    from core.studies import by_patient, group
+
+    if STUDY not in registry.names() or not registry.weights_available(registry.card(STUDY)):
+        pytest.skip("the shipped study model is not in this checkout")
+    out = tmp_path / "sample.parquet"
+    summary = run.score(None, "sample", [STUDY], out, workers=1, batch_size=4)
+    rows = pd.read_parquet(study_path(out))
+    assert summary.study_rows == len(rows) == 8 + 4
+    images, breasts = rows[rows["level"] == "image"], rows[rows["level"] == "breast"]
+    assert sorted(breasts["unit_id"]) == sorted(f"{p}/{s}" for p in images["patient_id"].unique() for s in "LR")
+    assert set(breasts["views"]) == {"CC+MLO"}
+    model = registry.load(STUDY)
+    records = load_dataset("sample")
+    for patient, study in by_patient(records).items():
+        reading = model.read_study(group([(i.label, i.side, i.view, read_image(i.item.path)) for i in study.images]))
+        mine = breasts[breasts["patient_id"] == patient].set_index("side")
+        for b in reading.breasts:
+            assert mine.loc[b.side, "p_lesion"] == pytest.approx(b.study_score, abs=1e-4)
+            assert mine.loc[b.side, "pred"] == b.decision
+            truth = "lesion" if any(r.label != "normal" for r in records if r.patient_id == patient and r.side == b.side) else "normal"
+            assert mine.loc[b.side, "truth"] == truth
+        films = images[images["patient_id"] == patient].set_index("unit_id")
+        for i in reading.images:
+            assert films.loc[i.label, "p_lesion"] == pytest.approx(i.study_score, abs=1e-4)

@@ -72,6 +72,11 @@ _run_entry_script._entry_script = True  # type: ignore[attr-defined]
 _use_entry_navigation()
 
 
+def table_height(rows: int) -> int:
+    """A dataframe's height that shows every row with no blank ones (Streamlit's 35 px rows)."""
+    return 35 * (rows + 1) + 3
+
+
 def models_dir() -> str:
     """`$MAMMO_MODELS_DIR`, else the repository's models/ folder."""
     return os.environ.get("MAMMO_MODELS_DIR") or str(REPO / "models")

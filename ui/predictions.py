@@ -46,7 +46,7 @@ def comparison(runs: Sequence[inference.ModelRun], record=None, key: str = "comp
     frame = inference.comparison_frame(runs, common.card_by_name(), coverage, record)
     if frame.empty:
         return
-    st.dataframe(frame, hide_index=True, width="stretch", key=f"{key}_table", height=38 * (len(frame) + 1) + 8,
+    st.dataframe(frame, hide_index=True, width="stretch", key=f"{key}_table", height=common.table_height(len(frame)),
                  column_config={"p(positive)": st.column_config.NumberColumn(format="%.3f"), "threshold": st.column_config.NumberColumn(format="%.3f"),
                                 "spread": st.column_config.NumberColumn(format="%.3f"),
                                 "prediction set": st.column_config.TextColumn(f"set at {coverage:.0%}", help="Split-conformal prediction set, calibrated on the model's out-of-fold predictions; two classes: uncertain."),

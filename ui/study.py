@@ -11,12 +11,14 @@ import streamlit as st
 
 from core.dashboard import study as dstudy
 from core.errors import MammoError, StudyError
-from core.studies import side_of
+from core.studies import SIDES, VIEWS, side_of
 from core.study_combine import reads_study
 from core.types import Mammogram
 from ui import analysis, common
 
 UNSET = "— set it —"
+VIEW_ORDER = {v: k for k, v in enumerate(VIEWS)}
+SIDE_ORDER = {v: k for k, v in enumerate(SIDES)}
 
 
 @dataclass
@@ -45,14 +47,18 @@ def _guess(source: Source) -> tuple[str | None, str | None]:
 def assign(sources: Sequence[Source], prefix: str, editable: bool = True) -> Any:
     """Each image's side and view (editable), grouped into the study; None after a friendly
     message when they cannot be one woman's study."""
-    entries = []
-    cols = st.columns(len(sources))
-    for col, s in zip(cols, sources):
+    guessed = []
+    for s in sources:
         try:
-            side, view = _guess(s)
+            guessed.append((s, *_guess(s)))
         except MammoError as exc:
             common.friendly_error(exc, f"{s.label} could not be read as a mammogram")
             return None
+    # the controls in the order the views are shown below them (R-CC, L-CC, R-MLO, L-MLO; unknown last)
+    guessed.sort(key=lambda g: (VIEW_ORDER.get(g[2], len(VIEW_ORDER)), SIDE_ORDER.get(g[1], len(SIDE_ORDER))))
+    entries = []
+    cols = st.columns(len(sources))
+    for col, (s, side, view) in zip(cols, guessed):
         with col:
             st.markdown(f"**{common.privacy.md_escape(s.label)}**")
             if editable:
@@ -107,7 +113,8 @@ def show(sources: Sequence[Source], names: Sequence[str], prefix: str, editable:
     st.subheader("Every model, view by view")
     st.caption("Each image model's decision and the probability of that decision on each view, in the order R-CC, L-CC, R-MLO, L-MLO.")
     shown = [n for n in image_models if n in ready]
-    st.dataframe(dstudy.per_view_table(study, shown, runs), hide_index=True, width="stretch", key=f"{prefix}_per_view")
+    per_view = dstudy.per_view_table(study, shown, runs)
+    st.dataframe(per_view, hide_index=True, width="stretch", key=f"{prefix}_per_view", height=common.table_height(len(per_view)))
     found, missing = dstudy.readings(list(models.values()), study, runs)
     st.subheader("Per breast, and each breast against the other")
     if found:

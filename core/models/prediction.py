@@ -64,6 +64,9 @@ class Prediction:
     # {map key: label} of the layers a backward pass would give (guided back-propagation,
     # Grad-CAM of another class): computed only when asked, by `layer_on_demand`
     on_demand: dict[str, str] = field(default_factory=dict)
+    # the score this film brings to a study reading (a study model: its member's positive score);
+    # `core score` keeps it per row so the per-breast rows need no second pass over the archive
+    study_input: float | None = None
 
     @property
     def positive_probability(self) -> float:

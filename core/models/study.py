@@ -49,7 +49,8 @@ class StudyModel:
         probs = self._alone(s)
         trace = [{"stage": "member", "model": self.member.name, f"p_{self.classes[1]}": round(s, 4)},
                  {"stage": "study", "note": f"one film: the other breast taken at {self.spec.absent:.3f} (validation mean); give both breasts for the bilateral reading"}]
-        return Prediction(self.name, self.task, self.classes, probs, decide(self.classes, probs, self.threshold), self.threshold, dict(pred.maps), trace=trace)
+        return Prediction(self.name, self.task, self.classes, probs, decide(self.classes, probs, self.threshold), self.threshold, dict(pred.maps), trace=trace,
+                          study_input=s)
 
     def predict_proba(self, images: Sequence[Mammogram], rois=None) -> np.ndarray:
         if not images:

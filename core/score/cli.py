@@ -54,6 +54,9 @@ def cmd_score(args: argparse.Namespace) -> int:
         print(f"{summary.images} images × {len(summary.models)} models: {summary.scored} scored now, {summary.skipped} already in the output"
               f"{f', {summary.no_file} records without an image file' if summary.no_file else ''}")
         print(f"{summary.error_rows} new rows with an error (unreadable file or failing model); the output holds {summary.rows} rows")
+        if summary.study_rows:
+            print(f"{summary.study_rows} study rows (each film against the other breast, and one per breast, grouped by patient) "
+                  "in the file beside it named like the output with .study.parquet")
     return 0
 
 

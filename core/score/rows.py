@@ -19,12 +19,13 @@ import pandas as pd
 from ..labels import task_truth
 from ..predict_records import judged_task
 from ..samples import lesion_rois
+from ..studies import side_of
 from ..types import Record
 from .plan import ModelInfo, Plan
 
 KEY = ("image_id", "model")
-BASE_COLUMNS = ["image_id", "patient_id", "split", "label", "truth", "model", "task", "classes"]
-TAIL_COLUMNS = ["pred", "threshold", "thresholds", "roi_source", "error", "decode_seconds", "model_seconds"]
+BASE_COLUMNS = ["image_id", "patient_id", "side", "view", "split", "label", "truth", "model", "task", "classes"]
+TAIL_COLUMNS = ["pred", "threshold", "thresholds", "roi_source", "study_input", "error", "decode_seconds", "model_seconds"]
 MAP_PREFIX = "map_"
 
 
@@ -33,7 +34,7 @@ def image_rows(records: Iterable[Record], splits: dict[str, dict[str, str]] | No
     out = []
     for r in records:
         out.append({
-            "image_id": r.image_id, "patient_id": r.patient_id, "split": r.split or "all", "label": r.label, "path": r.path or "",
+            "image_id": r.image_id, "patient_id": r.patient_id, "side": side_of(r.side) or "", "view": r.view or "", "split": r.split or "all", "label": r.label, "path": r.path or "",
             "rois": json.dumps([list(roi) for roi, _ in lesion_rois(r)]),
         })
     return out
@@ -73,14 +74,14 @@ def explode(batch: dict[str, np.ndarray], *, models: Sequence[ModelInfo], classe
         for m in models:
             res = json.loads(batch[result_column(m.name)][i] or "{}")
             row: dict[str, Any] = {
-                "image_id": image_id, "patient_id": str(batch["patient_id"][i]),
+                "image_id": image_id, "patient_id": str(batch["patient_id"][i]), "side": str(batch["side"][i]) or None, "view": str(batch["view"][i]) or None,
                 "split": splits.get(m.name, {}).get(image_id, str(batch["split"][i])), "label": label,
                 "truth": truth_in(m.task, label), "model": m.name, "task": m.task, "classes": "|".join(m.classes),
             }
             probs = res.get("p") or [None] * len(m.classes)
             row.update({f"p_{c}": None for c in classes})
             row.update({f"p_{c}": (None if p is None else float(p)) for c, p in zip(m.classes, probs)})
-            row.update({"pred": res.get("decision"), "threshold": res.get("threshold"), "thresholds": json.dumps(m.thresholds), "roi_source": res.get("roi_source"),
+            row.update({"pred": res.get("decision"), "threshold": res.get("threshold"), "thresholds": json.dumps(m.thresholds), "roi_source": res.get("roi_source"), "study_input": res.get("study_input"),
                         "error": decode_error or res.get("error"), "decode_seconds": float(batch["decode_seconds"][i]), "model_seconds": res.get("seconds")})
             row.update({f"{MAP_PREFIX}{k}": v for k, v in (res.get("maps") or {}).items()})
             rows.append(row)

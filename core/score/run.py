@@ -21,6 +21,7 @@ from .plan import Plan, make_plan
 from .rows import explode, image_rows, model_splits
 from .steps import ModelStep, decode
 from .store import ScoreStore
+from .study_rows import write_study_rows
 
 REPO = Path(__file__).resolve().parents[2]
 FLUSH_ROWS = 256
@@ -35,6 +36,7 @@ class Summary:
     rows: int = 0  # rows in the output file at the end
     error_rows: int = 0  # rows written now that carry an error
     no_file: int = 0  # records whose image file is absent (CBIS-DDSM metadata without DICOMs)
+    study_rows: int = 0  # rows per film against the other breast and per breast (`NAME.study.parquet`)
     models: list[str] = field(default_factory=list)
 
 
@@ -120,6 +122,8 @@ def score(data: str | os.PathLike | None, dataset: str, models: Sequence[str], o
 
                 ray.shutdown()
     summary.rows = store.finish()
+    if summary.rows:
+        summary.study_rows = write_study_rows(out, plan.models_dir)
     return summary
 
 

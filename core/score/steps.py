@@ -148,7 +148,8 @@ def _whole(model: Any, image: Mammogram, rois: list[list[float]], scored_maps: b
     pred = model.predict(image, with_maps=scored_maps)
     maps = {k: float(m.score) for k, m in pred.maps.items() if m.score is not None}
     source = "breast centre" if getattr(model, "input", "whole") == "patch" else None
-    return {"p": [float(v) for v in pred.probabilities], "decision": pred.decision, "threshold": pred.threshold, "maps": maps, "roi_source": source}
+    return {"p": [float(v) for v in pred.probabilities], "decision": pred.decision, "threshold": pred.threshold, "maps": maps, "roi_source": source,
+            "study_input": pred.study_input}
 
 
 class _Failed(Exception):
