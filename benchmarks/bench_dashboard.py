@@ -158,6 +158,14 @@ def browser_upload(rounds: int = 3, wait_after_open_s: float = 0.0) -> dict[str,
             if wait_after_open_s:
                 page.wait_for_timeout(int(wait_after_open_s * 1000))
             for i in range(rounds + 1):
+                if i:  # the uploader holds up to four files (a study): remove the last one, as a user replacing it does
+                    remove = page.locator('[data-testid="stFileChipDeleteBtn"] button')
+                    if not remove.count():
+                        remove = page.locator('[data-testid="stFileChipDeleteBtn"]')
+                    while remove.count():
+                        remove.first.click()
+                        page.wait_for_timeout(100)
+                    page.get_by_text("Drop a mammogram above").first.wait_for(timeout=120_000)
                 t0 = time.perf_counter()
                 page.locator('input[type="file"]').set_input_files(files[i % len(files)])
                 out["cold" if i == 0 else f"warm{i}"] = _until_drawn(page, f"upload {i + 1}", t0)

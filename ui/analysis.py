@@ -89,6 +89,7 @@ def run_all(key: Hashable, names: Sequence[str], reader: ImageReader, draw: Call
         if n not in todo:
             show(n, cache.get((key, n)))
     if todo:
+        common.visitor_run_started()
         models = [common.load_model(n) for n in todo]
         bar.progress(0.0, text=f"Running {len(todo)} model(s), {inference.model_workers()} at a time…")
         for done, (i, run) in enumerate(inference.run_models(models, reader(), with_input=with_input), start=1):

@@ -15,6 +15,7 @@ from core import quiet  # noqa: F401  (first: library noise off before any frame
 
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -498,6 +499,14 @@ def membership_badge(state: str) -> str:
 
 
 _WARMING: set[tuple[str, tuple[str, ...]]] = set()  # (models root, names) warm-ups started in this process
+_VISITOR_RAN = threading.Event()  # a visitor's own model run began: warm-ups stop running the sample
+
+
+def visitor_run_started() -> None:
+    """A page is about to run models for a visitor: a warm-up still running the sample would
+    only compete with it for the two cores (measured: a first upload right after opening the
+    page waited for the warm-up's whole run), so it stops after its current model."""
+    _VISITOR_RAN.set()
 
 
 def warm_up(names: Sequence[str]) -> None:
@@ -505,9 +514,8 @@ def warm_up(names: Sequence[str]) -> None:
     while the visitor is still picking a file: a server's first upload then costs what a later
     one does instead of the framework imports and first-call allocations (measured in
     `benchmarks/bench_dashboard.py`). Once per process and model set; nothing is kept but the
-    loaded models (the sample's results are dropped)."""
-    import threading
-
+    loaded models (the sample's results are dropped). Loading always finishes (the upload
+    needs the models too); running the sample stops once a visitor's run has begun."""
     from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
     key = (models_dir(), tuple(names))
@@ -527,10 +535,11 @@ def warm_up(names: Sequence[str]) -> None:
                     models.append(load_model(n))
                 except MammoError:
                     continue
-            image = warm_up_image()
+            image = None if _VISITOR_RAN.is_set() else warm_up_image()
             if image is not None:
                 for _ in inference.run_models(models, image):
-                    pass
+                    if _VISITOR_RAN.is_set():
+                        break
                 inference.forget(image)
         except Exception:  # a warm-up never breaks a page; the upload reports real failures
             pass

@@ -1,0 +1,198 @@
+"""Each film decoded once: a preprocessing cache outside the repository, keyed by content.
+
+Why: a CBIS-DDSM film is ~25 MB of 16-bit pixels and the archive 163 GB, so training cannot
+hold the films in memory as the MIAS runs did. Each film is decoded once, shrunk to the
+recipe's resolution and written as a float16 `.npy` that training memory-maps, with its
+breast mask and lesion geometry (circles from the dataset's centres, or from its ROI masks:
+CBIS-DDSM mask DICOMs, Mini-DDSM contour masks). The key is the SHA-256 of the file's bytes
+(and of its mask files) and of the pipeline, so a renamed copy hits and a changed pipeline
+misses. The folder is `$MAMMO_CACHE` or `~/.cache/mammo-workbench/films`; nothing of a data
+set is written into the project.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..types import Record
+
+CACHE_VERSION = 1
+MASK_STRIDE = 8  # breast masks are kept at 1/8 resolution: enough to place patches
+
+
+def cache_root() -> Path:
+    base = os.environ.get("MAMMO_CACHE")
+    return Path(base) if base else Path.home() / ".cache" / "mammo-workbench"
+
+
+@dataclass(frozen=True)
+class FilmPipeline:
+    """What a cached film is: the longest side it is shrunk to (None: native) and the
+    decoder's version. Part of the key, so two recipes at two resolutions share nothing."""
+
+    long_side: int | None = 1024
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps({"v": CACHE_VERSION, **asdict(self)}, sort_keys=True).encode()).hexdigest()[:12]
+
+
+@dataclass
+class CachedFilm:
+    """One decoded film in the cache: where its arrays are and its lesions at cache scale."""
+
+    image_id: str
+    key: str
+    shape: tuple[int, int]
+    scale: float  # cache pixels per original pixel
+    circles: list[tuple[float, float, float, str]] = field(default_factory=list)  # (cx, cy, r, severity)
+    has_lesion_mask: bool = False
+
+
+def _file_digest(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def film_key(record: Record, pipeline: FilmPipeline) -> str:
+    """Content key: the film's bytes, its mask files' bytes and the pipeline."""
+    h = hashlib.sha256(_file_digest(record.path).encode())
+    for lesion in record.lesions:
+        if lesion.mask_path:
+            h.update(_file_digest(lesion.mask_path).encode())
+    return f"{h.hexdigest()[:24]}-{pipeline.key()}"
+
+
+def _read_mask(path: str) -> np.ndarray:
+    """A lesion mask as bool: DICOM ROI masks (CBIS-DDSM) through the project's reader,
+    JPEG / PNG contour masks (Mini-DDSM) thresholded as their loader does."""
+    from ..datasets.minidds import read_mask
+    from ..io import read_image
+
+    if path.lower().endswith(".dcm"):
+        return read_image(path).pixels > 0.5
+    return read_mask(path)
+
+
+def _resize(a: np.ndarray, shape: tuple[int, int], interpolation: int) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(a, (shape[1], shape[0]), interpolation=interpolation)
+
+
+def circle_of_mask(mask: np.ndarray) -> tuple[float, float, float] | None:
+    """Centre and radius of a lesion mask (radius: half the bounding box's larger side)."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return None
+    return float(xs.mean()), float(ys.mean()), float(max(xs.max() - xs.min(), ys.max() - ys.min()) + 1) / 2
+
+
+def decode_film(record: Record, pipeline: FilmPipeline, folder: Path) -> CachedFilm:
+    """Decode one film and write its arrays under `folder` (atomically); a hit reads only
+    its small JSON."""
+    import cv2
+
+    from ..io import read_image
+    from ..preprocess import breast_mask
+
+    key = film_key(record, pipeline)
+    meta_path = folder / f"{key}.json"
+    if meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        return CachedFilm(record.image_id, key, tuple(meta["shape"]), meta["scale"], [tuple(c) for c in meta["circles"]], meta["has_lesion_mask"])
+    px = read_image(record.path).pixels
+    h, w = px.shape
+    scale = 1.0 if not pipeline.long_side or max(h, w) <= pipeline.long_side else pipeline.long_side / max(h, w)
+    shape = (max(1, round(h * scale)), max(1, round(w * scale)))
+    img = px if scale == 1.0 else _resize(px, shape, cv2.INTER_AREA)
+    del px
+    breast = breast_mask(img)
+    circles, lesion_mask = [], np.zeros(shape, bool)
+    for lesion in record.lesions:
+        if lesion.mask_path:
+            m = _resize(_read_mask(lesion.mask_path).astype(np.uint8), shape, cv2.INTER_NEAREST) > 0
+            lesion_mask |= m
+            c = circle_of_mask(m)
+        elif lesion.center is not None:
+            c = (lesion.center[0] * scale, lesion.center[1] * scale, float(lesion.radius or 0.0) * scale)
+        else:
+            c = None
+        if c is not None:
+            circles.append((*c, lesion.severity))
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = f".{os.getpid()}.tmp.npy"
+    for suffix, arr in (("image", img.astype(np.float16)), ("breast", breast[::MASK_STRIDE, ::MASK_STRIDE]), ("lesions", lesion_mask)):
+        if suffix == "lesions" and not lesion_mask.any():
+            continue
+        np.save(folder / f"{key}-{suffix}{tmp}", arr)
+        os.replace(folder / f"{key}-{suffix}{tmp}", folder / f"{key}-{suffix}.npy")
+    film = CachedFilm(record.image_id, key, shape, scale, circles, bool(lesion_mask.any()))
+    meta_tmp = folder / f"{key}{tmp}.json"
+    meta_tmp.write_text(json.dumps({"shape": list(shape), "scale": scale, "circles": circles, "has_lesion_mask": film.has_lesion_mask}))
+    os.replace(meta_tmp, meta_path)
+    return film
+
+
+@dataclass
+class BuildStats:
+    films: int
+    decoded: int  # misses: films decoded in this build
+    seconds: float
+
+    @property
+    def films_per_s(self) -> float:
+        return self.films / self.seconds if self.seconds else float("inf")
+
+
+class FilmCache:
+    """The cache of one pipeline: `build` decodes what is missing (in `workers` processes),
+    `image` / `breast` / `lesions` memory-map a film's arrays."""
+
+    def __init__(self, pipeline: FilmPipeline = FilmPipeline(), root: Path | None = None):
+        self.pipeline = pipeline
+        self.folder = (root or cache_root()) / "films"
+
+    def build(self, records: Sequence[Record], workers: int = 0) -> tuple[list[CachedFilm], BuildStats]:
+        t0 = time.perf_counter()
+        before = len(list(self.folder.glob("*.json"))) if self.folder.exists() else 0
+        if workers > 1 and len(records) > 1:
+            with ProcessPoolExecutor(workers) as pool:
+                films = list(pool.map(decode_film, records, [self.pipeline] * len(records), [self.folder] * len(records), chunksize=4))
+        else:
+            films = [decode_film(r, self.pipeline, self.folder) for r in records]
+        after = len(list(self.folder.glob("*.json"))) if self.folder.exists() else 0
+        return films, BuildStats(len(films), after - before, time.perf_counter() - t0)
+
+    def image(self, film: CachedFilm) -> np.ndarray:
+        return np.load(self.folder / f"{film.key}-image.npy", mmap_mode="r")
+
+    def breast(self, film: CachedFilm) -> np.ndarray:
+        """The breast mask at full cache resolution (stored at 1/8, repeated back)."""
+        small = np.load(self.folder / f"{film.key}-breast.npy")
+        return np.repeat(np.repeat(small, MASK_STRIDE, 0), MASK_STRIDE, 1)[: film.shape[0], : film.shape[1]]
+
+    def breast_small(self, film: CachedFilm) -> np.ndarray:
+        return np.load(self.folder / f"{film.key}-breast.npy")
+
+    def lesions(self, film: CachedFilm) -> np.ndarray:
+        """The union of the film's lesion masks (ROI masks, contours, else its circles)."""
+        if film.has_lesion_mask:
+            return np.load(self.folder / f"{film.key}-lesions.npy")
+        import cv2
+
+        m = np.zeros(film.shape, np.uint8)
+        for cx, cy, r, _ in film.circles:
+            cv2.circle(m, (int(round(cx)), int(round(cy))), max(1, int(round(r))), 1, -1)
+        return m.astype(bool)
