@@ -1,0 +1,125 @@
+"""Training data path figures (issue 23): prints, asserts nothing.
+
+    python benchmarks/bench_training.py [--films 64] [--workers 0 2]
+
+1. film cache build on real mini-MIAS films: films/s decoding (a cold cache in a temporary
+   folder) and the second build (every film a hit);
+2. streamed patches: patches/s out of the DataLoader alone, and through one training step
+   of the dense patch net (EfficientNet-Lite0, 128-px patches, batch 32) on CPU, and on CUDA
+   when one is visible, for each number of loader workers;
+3. peak RSS of planning and reading one epoch of patches for N and 4N films (the cache
+   reads from memory maps, so the ratio should stay near 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def _records(n: int):
+    from core.datasets import load_dataset
+
+    recs = load_dataset("mias", REPO.parent / "shared" / "data" / "mini-mias")
+    return [recs[i % len(recs)] for i in range(n)]
+
+
+def cache_build(n: int, root: Path) -> None:
+    from core.training.cache import FilmCache, FilmPipeline
+
+    cache = FilmCache(FilmPipeline(long_side=1024), root=root)
+    recs = _records(min(n, 322))
+    _, cold = cache.build(recs)
+    _, warm = cache.build(recs)
+    print(f"film cache, {cold.films} mini-MIAS films: cold build {cold.films_per_s:.1f} films/s ({cold.decoded} decoded); second build {warm.films_per_s:.0f} films/s (hits)")
+
+
+def patches_per_s(root: Path, workers: int, device: str, batches: int = 6) -> None:
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from core.lesion.patch_net import DensePatchNet, data_config
+    from core.training.device import autocast, resolve_device
+    from core.training.films import stream_films
+    from core.training.cache import FilmCache, FilmPipeline
+    from core.training.patches import PatchDataset, patch_loader, plan_patches
+
+    recs = [r for r in _records(322)][:64]
+    data = stream_films(recs, cache=FilmCache(FilmPipeline(1024), root=root), log=lambda _: None)
+    net = DensePatchNet()
+    cfg = data_config(net.trunk)
+    dev = resolve_device(device)
+    net = net.to(dev).to(memory_format=torch.channels_last)
+    plan = plan_patches(data.films, [r.label for r in recs], range(len(recs)), data.cache, 128, np.random.default_rng(0))
+    ds = PatchDataset(plan, data.films, data.cache, 128, cfg["mean"], cfg["std"])
+    loader = patch_loader(ds, 32, workers=workers)
+    t0, n = time.perf_counter(), 0
+    for i, (x, _) in enumerate(loader):
+        n += len(x)
+        if i + 1 >= batches:
+            break
+    read = n / (time.perf_counter() - t0)
+    opt = torch.optim.Adam(net.parameters(), 1e-4)
+    net.train()
+    t0, n = time.perf_counter(), 0
+    for i, (x, y) in enumerate(loader):
+        x, y = x.to(dev).contiguous(memory_format=torch.channels_last), y.to(dev)
+        with autocast(dev):
+            loss = F.cross_entropy(net(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        n += len(x)
+        if i + 1 >= batches:
+            break
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    step = n / (time.perf_counter() - t0)
+    print(f"patches/s on {dev.type}, {workers} loader worker(s): {read:.0f} read from the cache; {step:.0f} through a training step")
+
+
+def epoch_rss(n: int, root: str) -> float:
+    code = (
+        "import sys, resource, numpy as np; sys.path.insert(0, %r);"
+        "from core.training.cache import FilmCache, FilmPipeline;"
+        "from core.training.films import stream_films;"
+        "from core.training.patches import PatchDataset, plan_patches;"
+        "from core.datasets import load_dataset;"
+        "recs = load_dataset('mias', %r); recs = [recs[i %% len(recs)] for i in range(%d)];"
+        "d = stream_films(recs, cache=FilmCache(FilmPipeline(1024), root=__import__('pathlib').Path(%r)), log=lambda _: None);"
+        "p = plan_patches(d.films, [r.label for r in recs], range(len(recs)), d.cache, 128, np.random.default_rng(0));"
+        "ds = PatchDataset(p, d.films, d.cache, 128, [0.5]*3, [0.5]*3);"
+        "[ds[k] for k in range(len(ds))];"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+    ) % (str(REPO), str(REPO.parent / "shared" / "data" / "mini-mias"), n, root)
+    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--films", type=int, default=80)
+    ap.add_argument("--workers", type=int, nargs="*", default=[0, 2])
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        cache_build(322, root)
+        import torch
+
+        for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
+            for w in args.workers:
+                patches_per_s(root, w, device)
+        small, large = epoch_rss(args.films, tmp), epoch_rss(4 * args.films, tmp)
+        print(f"peak RSS planning and reading one epoch's patches: {args.films} films {small:.0f} MB, {4 * args.films} films {large:.0f} MB, ratio {large / small:.2f} (target <= 1.15; films repeat MIAS's 322, so beyond 322 the cache holds no new ones)")
+
+
+if __name__ == "__main__":
+    main()
