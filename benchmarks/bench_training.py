@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import argparse
-import resource
 import subprocess
 import sys
 import tempfile
@@ -88,8 +87,10 @@ def patches_per_s(root: Path, workers: int, device: str, batches: int = 6) -> No
 
 
 def epoch_rss(n: int, root: str) -> float:
+    """Peak RSS (VmHWM: ru_maxrss would carry this parent's peak over the exec) of a fresh
+    process planning and cutting every patch of one epoch of `n` films."""
     code = (
-        "import sys, resource, numpy as np; sys.path.insert(0, %r);"
+        "import sys, numpy as np; sys.path.insert(0, %r);"
         "from core.training.cache import FilmCache, FilmPipeline;"
         "from core.training.films import stream_films;"
         "from core.training.patches import PatchDataset, plan_patches;"
@@ -98,8 +99,8 @@ def epoch_rss(n: int, root: str) -> float:
         "d = stream_films(recs, cache=FilmCache(FilmPipeline(1024), root=__import__('pathlib').Path(%r)), log=lambda _: None);"
         "p = plan_patches(d.films, [r.label for r in recs], range(len(recs)), d.cache, 128, np.random.default_rng(0));"
         "ds = PatchDataset(p, d.films, d.cache, 128, [0.5]*3, [0.5]*3);"
-        "[ds[k] for k in range(len(ds))];"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+        "n = sum(1 for k in range(len(ds)) if ds[k] is not None);"
+        "print([int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')][0] / 1024)"
     ) % (str(REPO), str(REPO.parent / "shared" / "data" / "mini-mias"), n, root)
     return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()[-1])
 
