@@ -11,7 +11,6 @@ from the cache; then the "bare forward floor" of one upload (`forward_floor_seco
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -22,6 +21,9 @@ from typing import Any, Callable
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_preprocess import timed as median_s  # noqa: E402  (one timing helper for every benchmark)
 
 TTA_VIEWS = ("none", "hflip", "vflip")  # what the shipped ensembles' cards list under `tta`
 
@@ -101,16 +103,6 @@ def served_networks(image=None) -> list[Served]:
     unet = registry.load("unet-bcir-lite0")
     out.append(Served(unet.name, _wrap(unet.net, lambda n, t: torch.sigmoid(n(t))), unet.onnx, _unet_input(unet, image)))
     return out
-
-
-def median_s(fn: Callable[[], Any], repeats: int) -> float:
-    fn()  # warm-up (first-shape allocations, lazy kernels)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def _openvino(onnx_bytes_path: str, threads: int):
