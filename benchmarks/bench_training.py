@@ -52,7 +52,7 @@ def patches_per_s(root: Path, workers: int, device: str, batches: int = 6) -> No
     from core.training.cache import FilmCache, FilmPipeline
     from core.training.patches import PatchDataset, patch_loader, plan_patches
 
-    recs = [r for r in _records(322)][:64]
+    recs = _records(64)
     data = stream_films(recs, cache=FilmCache(FilmPipeline(1024), root=root), log=lambda _: None)
     net = DensePatchNet()
     cfg = data_config(net.trunk)

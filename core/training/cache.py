@@ -57,20 +57,33 @@ class CachedFilm:
     has_lesion_mask: bool = False
 
 
-def _file_digest(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
+def _file_digest(path: str | os.PathLike, memo_dir: Path | None = None, chunk: int = 1 << 22) -> str:
+    """SHA-256 of a file's bytes, remembered under the cache by (path, size, mtime): a later
+    build of a 163 GB archive then reads only the files that changed. The memo's name is a
+    hash, so no path is written to disk."""
+    st = os.stat(path)
+    memo = None if memo_dir is None else memo_dir / hashlib.sha256(f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()
+    if memo is not None and memo.exists():
+        return memo.read_text()
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
             h.update(block)
+    if memo is None:
+        return h.hexdigest()
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    tmp = memo.with_name(f".{memo.name}.{os.getpid()}.tmp")
+    tmp.write_text(h.hexdigest())
+    os.replace(tmp, memo)
     return h.hexdigest()
 
 
-def film_key(record: Record, pipeline: FilmPipeline) -> str:
+def film_key(record: Record, pipeline: FilmPipeline, memo_dir: Path | None = None) -> str:
     """Content key: the film's bytes, its mask files' bytes and the pipeline."""
-    h = hashlib.sha256(_file_digest(record.path).encode())
+    h = hashlib.sha256(_file_digest(record.path, memo_dir).encode())
     for lesion in record.lesions:
         if lesion.mask_path:
-            h.update(_file_digest(lesion.mask_path).encode())
+            h.update(_file_digest(lesion.mask_path, memo_dir).encode())
     return f"{h.hexdigest()[:24]}-{pipeline.key()}"
 
 
@@ -99,19 +112,19 @@ def circle_of_mask(mask: np.ndarray) -> tuple[float, float, float] | None:
     return float(xs.mean()), float(ys.mean()), float(max(xs.max() - xs.min(), ys.max() - ys.min()) + 1) / 2
 
 
-def decode_film(record: Record, pipeline: FilmPipeline, folder: Path) -> CachedFilm:
+def decode_film(record: Record, pipeline: FilmPipeline, folder: Path) -> tuple[CachedFilm, bool]:
     """Decode one film and write its arrays under `folder` (atomically); a hit reads only
-    its small JSON."""
+    its small JSON. Returns the film and whether it was decoded now."""
     import cv2
 
     from ..io import read_image
     from ..preprocess import breast_mask
 
-    key = film_key(record, pipeline)
+    key = film_key(record, pipeline, folder.parent / "digests")
     meta_path = folder / f"{key}.json"
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
-        return CachedFilm(record.image_id, key, tuple(meta["shape"]), meta["scale"], [tuple(c) for c in meta["circles"]], meta["has_lesion_mask"])
+        return CachedFilm(record.image_id, key, tuple(meta["shape"]), meta["scale"], [tuple(c) for c in meta["circles"]], meta["has_lesion_mask"]), False
     px = read_image(record.path).pixels
     h, w = px.shape
     scale = 1.0 if not pipeline.long_side or max(h, w) <= pipeline.long_side else pipeline.long_side / max(h, w)
@@ -142,7 +155,7 @@ def decode_film(record: Record, pipeline: FilmPipeline, folder: Path) -> CachedF
     meta_tmp = folder / f"{key}{tmp}.json"
     meta_tmp.write_text(json.dumps({"shape": list(shape), "scale": scale, "circles": circles, "has_lesion_mask": film.has_lesion_mask}))
     os.replace(meta_tmp, meta_path)
-    return film
+    return film, True
 
 
 @dataclass
@@ -166,14 +179,13 @@ class FilmCache:
 
     def build(self, records: Sequence[Record], workers: int = 0) -> tuple[list[CachedFilm], BuildStats]:
         t0 = time.perf_counter()
-        before = len(list(self.folder.glob("*.json"))) if self.folder.exists() else 0
         if workers > 1 and len(records) > 1:
             with ProcessPoolExecutor(workers) as pool:
-                films = list(pool.map(decode_film, records, [self.pipeline] * len(records), [self.folder] * len(records), chunksize=4))
+                done = list(pool.map(decode_film, records, [self.pipeline] * len(records), [self.folder] * len(records), chunksize=4))
         else:
-            films = [decode_film(r, self.pipeline, self.folder) for r in records]
-        after = len(list(self.folder.glob("*.json"))) if self.folder.exists() else 0
-        return films, BuildStats(len(films), after - before, time.perf_counter() - t0)
+            done = [decode_film(r, self.pipeline, self.folder) for r in records]
+        films = [film for film, _ in done]
+        return films, BuildStats(len(films), sum(decoded for _, decoded in done), time.perf_counter() - t0)
 
     def image(self, film: CachedFilm) -> np.ndarray:
         return np.load(self.folder / f"{film.key}-image.npy", mmap_mode="r")
