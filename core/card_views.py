@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .finish import external_summary, judge, view_frame
+from .training.finish import external_summary, judge, view_frame
 from .labels import space, tasks_for
 from .models import registry
 from .models.card import write_card
@@ -36,7 +36,7 @@ def refresh(models_dir: str | Path | None = None) -> list[str]:
         if oof is not None:
             c["oof"] = card_oof(c, oof)
             if "flat_vs_hierarchy" in c:
-                from .hierarchy_build import flat_comparisons
+                from .training.hierarchy import flat_comparisons
 
                 c["flat_vs_hierarchy"] = flat_comparisons(c, oof, Path(c["_folder"]).parent)
             if c.get("seed_system") == OWN:

@@ -124,56 +124,14 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .train import load_recipe, smoke_recipe, train
+    from .training import TrainOptions, train_recipe
+    from .training.options import parse_folds
 
-    recipe = load_recipe(args.recipe)
-    if recipe.get("kind") in LESION_KINDS:
-        return _train_lesion(recipe, args)
-    if recipe.get("kind") == "ensemble":
-        from .ensembles.build import build_ensemble
-
-        if args.smoke:  # over the smoke-trained candidates (one fold, 40 images)
-            recipe = recipe | {"smoke": True, "name": recipe["name"] + "-smoke", "candidates": [c + "-smoke" for c in recipe["candidates"]]}
-        print(f"wrote {build_ensemble(recipe, data_dir=args.data, models_dir=args.models_dir)}")
-        return 0
-    if args.smoke:
-        recipe = smoke_recipe(recipe)
-    if args.oof and recipe["task"] != "hierarchy" and not args.smoke:
-        from .oof_train import train_oof
-
-        folder = train_oof(recipe, data_dir=args.data, models_dir=args.models_dir, folds=[int(f) for f in args.folds.split(",")] if args.folds else None, reuse_shipped=not args.restart)
-    elif recipe["task"] == "hierarchy":
-        from .hierarchy_build import build_hierarchy
-
-        folder = build_hierarchy(recipe, data_dir=args.data, models_dir=args.models_dir)
-    else:
-        folder = train(recipe, data_dir=args.data, models_dir=args.models_dir, resume=not args.restart)
-    print(f"wrote {folder}")
-    return 0
-
-
-LESION_KINDS = {"patch_dense": ("core.lesion.run_patch", "pack_patch"), "segmentation": ("core.lesion.run_unet", "pack_unet"), "map_top": ("core.lesion.run_top", "pack_top")}
-
-
-def _train_lesion(recipe: dict, args: argparse.Namespace) -> int:
-    """Fold runs (resumable, one per fold), then fold 0 -> the shipped model and all folds'
-    held-out parts -> oof_predictions.csv. `--smoke`: one tiny fold on 40 images (CI)."""
-    import importlib
-
-    from .train import default_data_dir
-
-    run_module, pack_name = LESION_KINDS[recipe["kind"]]
-    argv = [recipe["recipe_file"]] + (["--data", str(args.data)] if args.data else [])
-    folds = [int(f) for f in args.folds.split(",")] if args.folds else [0, 1, 2, 3, 4]
-    limit = 40 if args.smoke else 0
-    if args.smoke:  # one tiny fold on 40 images, packed and judged like the real thing
-        folds, recipe = [0], recipe | {"name": recipe["name"] + "-smoke"}
-    importlib.import_module(run_module).main(argv + ["--folds", *map(str, folds)] + (["--limit", str(limit), "--fresh"] if limit else []))
-    from .lesion import pack
-
-    data_dir = args.data or default_data_dir("mias")
-    written = getattr(pack, pack_name)(recipe, data_dir, args.models_dir, limit=limit)
-    for folder in written if isinstance(written, list) else [written]:
+    if args.workers < 0:
+        raise UsageError("--workers must be 0 or more")
+    options = TrainOptions(data=Path(args.data) if args.data else None, dataset=args.dataset, folds=parse_folds(args.folds), device=args.device, workers=args.workers,
+                           address=args.address, smoke=args.smoke, restart=args.restart, oof=args.oof, models_dir=Path(args.models_dir) if args.models_dir else None)
+    for folder in train_recipe(args.recipe, options):
         print(f"wrote {folder}")
     return 0
 
@@ -398,13 +356,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_models)
 
-    s = sub.add_parser("train", help="train a recipe into models/<name>/")
+    s = sub.add_parser("train", help="train a recipe of any kind into models/<name>/")
     s.add_argument("recipe")
     s.add_argument("--data", default=None, help="dataset folder (default ../shared/data)")
-    s.add_argument("--smoke", action="store_true", help="one tiny epoch on a few images")
-    s.add_argument("--restart", action="store_true", help="ignore a previous run's checkpoint")
-    s.add_argument("--oof", action="store_true", help="also train folds 1-4 and write oof_predictions.csv (lesion models always do)")
+    s.add_argument("--dataset", default=None, choices=["mias", "cbis", "minidds", "folder"], help="train on this data set instead of the recipe's")
+    s.add_argument("--smoke", action="store_true", help="one tiny fold on the first 40 films")
+    s.add_argument("--restart", action="store_true", help="ignore earlier fold runs and checkpoints")
+    s.add_argument("--oof", action="store_true", help="classifiers: also train folds 1-4 and write oof_predictions.csv (lesion models always do)")
     s.add_argument("--folds", default=None, help="folds to run, e.g. 0,1 (default all 5)")
+    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto: CUDA when torch sees one (bf16 autocast there)")
+    s.add_argument("--workers", type=int, default=0, help="DataLoader workers and film-cache processes (0: in process)")
+    s.add_argument("--address", default=None, help="a Ray cluster's address: the patch net's epochs run on Ray Train there")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("evaluate", help="recompute a model's metrics from its weights, or judge a score file")

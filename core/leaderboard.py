@@ -149,7 +149,7 @@ def check(models_dir: str | Path | None = None, tol: float = 1e-6) -> list[dict[
     """Recompute every card's test ROC-AUC (and its views') from predictions.csv and every
     out-of-fold figure from oof_predictions.csv; one line per figure: card vs recomputed."""
     from .evaluate import evaluate_predictions
-    from .finish import view_frame
+    from .training.finish import view_frame
     from .oof import card_oof, metric_figures, read_oof
 
     out = []

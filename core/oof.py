@@ -32,7 +32,7 @@ def complete(card: dict[str, Any]) -> bool:
 
 def oof_view(oof: pd.DataFrame, classes: Sequence[str], task: str) -> pd.DataFrame:
     """Rows of the task with truth 0/1 and the positive score (binary tasks only)."""
-    from .finish import view_frame
+    from .training.finish import view_frame
 
     frame = view_frame(oof.assign(split="oof"), classes, task)
     pos = space(task).positive

@@ -7,13 +7,11 @@ Every figure keeps the member's fold structure: fold f's member scored its valid
 validation part, the held-out part is only judged. The weight of the other breast is the
 card's fixed rule (0.5), not fitted; `weight_check` reports what the validation parts say
 about it, for information.
-
-    python -m core.study_build --member own-stage1-maps-stacked [--name study-own-stage1-maps-stacked] [--data ../shared/data/mini-mias]
+Built by `python -m core train recipes/study_own_stage1_maps_stacked.yaml` (kind `study`).
 """
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 from typing import Any
@@ -119,7 +117,7 @@ def weight_check(member: dict[str, Any], sides: pd.DataFrame, spec: StudySpec, w
 def fixed_split(member: dict[str, Any], sides: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
     """The fixed split's rows (the member's predictions.csv) read as a study: what the card's
     test figures and threshold come from."""
-    from .finish import view_frame
+    from .training.finish import view_frame
 
     task = member["task"]
     cls = space(task).classes
@@ -155,7 +153,7 @@ def sides_of(records) -> pd.DataFrame:
 
 
 def build(member_name: str, name: str | None = None, *, records, models_dir: str | Path | None = None, weight: float = 0.5, rule: str = "mean", log=print) -> Path:
-    from .finish import external_summary, judge
+    from .training.finish import external_summary, judge
 
     t0 = time.time()
     member = registry.card(member_name, models_dir)
@@ -163,7 +161,7 @@ def build(member_name: str, name: str | None = None, *, records, models_dir: str
     name = name or f"study-{member_name}"
     cls = list(space(member["task"]).classes)
     sides = sides_of(records)
-    from .finish import view_frame
+    from .training.finish import view_frame
 
     mp = view_frame(pd.read_csv(Path(member["_folder"]) / "predictions.csv"), member["classes"], member["task"])
     absent = round(float(mp.loc[mp["split"] == "val", f"p_{cls[1]}"].mean()), 6)  # the other breast when a study has one
@@ -228,21 +226,3 @@ def recheck(card: dict[str, Any]) -> list[tuple[str, float, float]]:
     for level, want in (card.get("versus_member") or {}).items():
         out += [(f"study − member {level} {k}", want[k], vs[level][k]) for k in ("difference", "ci_low", "ci_high")]
     return out
-
-
-def main(argv: list[str] | None = None) -> None:
-    from .datasets import load_dataset
-    from .train import default_data_dir
-
-    ap = argparse.ArgumentParser(prog="python -m core.study_build", description="A study model from its member's committed files")
-    ap.add_argument("--member", default="own-stage1-maps-stacked")
-    ap.add_argument("--name", default=None)
-    ap.add_argument("--data", default=None, help="the member's data folder (MIAS), for each film's side and view")
-    ap.add_argument("--models-dir", default=None)
-    args = ap.parse_args(argv)
-    records = load_dataset("mias", args.data or default_data_dir("mias"))
-    build(args.member, args.name, records=records, models_dir=args.models_dir)
-
-
-if __name__ == "__main__":
-    main()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .dashboard.curves import paired_oof
-from .lesion.folds import K
+from .training.folds import K
 from .models import kinds, registry
 from .oof import complete
 

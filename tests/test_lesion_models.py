@@ -185,7 +185,7 @@ def test_smoke_hierarchy_rebuilt_on_the_lesion_models(lesion_models, shared_data
 
 
 def test_normal_films_undersampled_the_seed_001_way():
-    from core.lesion.run_top import undersample_normals
+    from core.training.map_top import undersample_normals
 
     labels = np.array([0] * 40 + [1] * 6 + [2] * 5)
     train = np.arange(0, 51, 1)
@@ -204,8 +204,8 @@ def test_smoke_flat_model_on_the_lesion_backbone(lesion_models, shared_data, smo
     import torch
 
     from core.datasets import load_dataset
-    from core.lesion.folds import fold_parts
-    from core.lesion.run_dir import run_dir
+    from core.training.folds import fold_parts
+    from core.training.fold_runs import run_dir
     from core.models import registry
 
     p = cli(lesion_models, "train", "recipes/seed001_flat3_lesion_maps.yaml", "--smoke", "--data", str(shared_data))

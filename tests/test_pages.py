@@ -124,7 +124,7 @@ def _write_model(root: Path, name: str, classes: list[str], task: str, *, seed: 
         card["kind"] = kind
     card["_folder"] = str(folder)
     if len(classes) == 3:
-        from core.finish import judge, view_frame
+        from core.training.finish import judge, view_frame
         from core.labels import space, tasks_for
 
         card["views"] = {t: judge(view_frame(pred, classes, t), space(t).classes, smoke=True) for t in tasks_for(classes) if space(t).classes != tuple(classes)}

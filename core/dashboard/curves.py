@@ -37,7 +37,7 @@ class TaskData:
 
 def task_data(card: dict[str, Any], pred: pd.DataFrame, task: str) -> TaskData:
     """The model's predictions and card figures in `task` (one of `tasks_for(card["classes"])`)."""
-    from ..finish import view_frame
+    from ..training.finish import view_frame
     from ..leaderboard import task_view
 
     classes = tuple(card["classes"])

@@ -13,11 +13,10 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from ..datasets import load_dataset
 from ..errors import UsageError
 from ..evaluate import choose_threshold
 from ..labels import project, space, task_truth
-from ..lesion.folds import K
+from ..training.folds import K
 from ..models import registry
 from ..models.card import default_models_dir, read_card, write_card
 from ..models.tta import check
@@ -141,16 +140,15 @@ def tta_ablation(table: pd.DataFrame, member: str, augs: list[str], task: str) -
     return {"member": member, "augmentations": augs, "oof_roc_auc_without_tta": d["auc_b"], "oof_roc_auc_with_tta": d["auc_a"], "difference": d["difference"], "ci_low": d["ci_low"], "ci_high": d["ci_high"], "n_images": d["n_images"]}
 
 
-def build_ensemble(recipe: dict[str, Any], data_dir: str | Path | None = None, models_dir: str | Path | None = None, log: Log = print) -> Path:
-    from ..finish import finish
-    from ..train import default_data_dir
+def build_ensemble(recipe: dict[str, Any], *, records: list, data_dir: str | Path | None = None, models_dir: str | Path | None = None, log: Log = print) -> Path:
+    """`records`: the films the candidates were trained on (the recipe's data set)."""
+    from ..training.finish import finish
 
     t0 = time.time()
     root = Path(models_dir) if models_dir else default_models_dir()
     task, rule = recipe["task"], recipe.get("combine", "mean")
     augs = check(recipe.get("tta", ["none", "hflip", "vflip"]))
     smoke = bool(recipe.get("smoke"))
-    records = load_dataset("mias", Path(data_dir) if data_dir else default_data_dir("mias"))[: 40 if smoke else None]
     folds = [0] if smoke else list(range(K))
     usable, skipped = [], {}
     for name in recipe["candidates"]:

@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 
 from ..io import read_image
-from ..lesion.folds import K, fold_parts
+from ..training.folds import K, fold_parts
 from ..models import kinds, registry
 from ..models.card import repo_root
 from ..models.tta import augmented

@@ -34,8 +34,9 @@ DenseProbabilities = Callable[[np.ndarray], np.ndarray]
 def dense_probabilities(net: DensePatchNet, x: np.ndarray) -> np.ndarray:
     """Eager torch: what training, out-of-fold runs and the reference of the served graph use."""
     net.eval()
-    t = torch.from_numpy(np.ascontiguousarray(x, np.float32)).contiguous(memory_format=torch.channels_last)
-    return torch.softmax(net.dense_logits(t).float(), 1).numpy()
+    device = next(net.parameters()).device  # a net still on the GPU it trained on maps there
+    t = torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(device).contiguous(memory_format=torch.channels_last)
+    return torch.softmax(net.dense_logits(t).float(), 1).cpu().numpy()
 
 
 @torch.inference_mode()

@@ -10,8 +10,7 @@ import pandas as pd
 
 from ..io import read_image
 from ..types import Record
-from .geometry import circle_mask
-from .mias_arrays import circles_of
+from .truth import circles_of, has_truth, truth_mask
 
 
 def _ci(frame: pd.DataFrame, column: str, n: int = 1000, seed: int = 0) -> list[float]:
@@ -24,14 +23,14 @@ def _ci(frame: pd.DataFrame, column: str, n: int = 1000, seed: int = 0) -> list[
 def segmentation_rows(model, records: Sequence[Record], assignment: dict[str, str], split: str = "test") -> tuple[pd.DataFrame, pd.DataFrame]:
     images, lesions = [], []
     for rec in records:
-        circles = circles_of(rec)
-        if assignment.get(rec.image_id) != split or not circles:
+        if assignment.get(rec.image_id) != split or not has_truth(rec):
             continue
+        circles = circles_of(rec, from_masks=True)
         image = read_image(rec.path)
         layer = model.predict(image).maps["segmentation"]
         prob = layer.on_grid()
         pred = prob >= layer.threshold
-        truth = circle_mask(image.shape, [(c[0], c[1], c[2]) for c in circles])
+        truth = truth_mask(rec, image.shape)
         inter, union, total = np.logical_and(pred, truth).sum(), np.logical_or(pred, truth).sum(), pred.sum() + truth.sum()
         images.append({"image_id": rec.image_id, "patient_id": rec.patient_id, "dice": 2 * inter / total if total else 1.0, "iou": inter / union if union else 1.0})
         for cx, cy, r, sev in circles:
@@ -45,8 +44,10 @@ def segmentation_card_metrics(card: dict[str, Any], records: Sequence[Record], a
 
     model = registry.load(card["name"], str(__import__("pathlib").Path(card["_folder"]).parent))
     per_image, per_lesion = segmentation_rows(model, records, assignment)
+    if per_image.empty:
+        return {"split": "test", "lesion_images": 0, "note": "no test film has lesion geometry"}
     return {
-        "split": "test", "mask": "MIAS circles (image row = 1024 - y)", "threshold": model.card.get("mask_threshold", 0.5),
+        "split": "test", "mask": "the data set's lesion geometry (MIAS circles, CBIS-DDSM ROI masks, Mini-DDSM contours)", "threshold": model.card.get("mask_threshold", 0.5),
         "lesion_images": int(len(per_image)), "lesions": int(len(per_lesion)),
         "dice": {"value": float(per_image["dice"].mean()), "ci95": _ci(per_image, "dice")},
         "iou": {"value": float(per_image["iou"].mean()), "ci95": _ci(per_image, "iou")},

@@ -177,7 +177,7 @@ def _patch_net(card: dict[str, Any], state: dict[str, Any]):
 @register_fold_loader("patch_dense")
 def fold_patch_dense(card: dict[str, Any], fold: int) -> DensePatchModel | None:
     """Fold f's patch net with the rules and thresholds chosen on fold f's validation part."""
-    from ..lesion.fold_runs import load_run
+    from ..training.fold_runs import load_run
 
     run = load_run(card["name"], fold)
     if run is None:
@@ -201,7 +201,7 @@ def build_patch_dense_top(card: dict[str, Any], root: str) -> DensePatchTopModel
 @register_fold_loader("patch_dense_e2e")
 def fold_patch_dense_top(card: dict[str, Any], fold: int) -> DensePatchTopModel | None:
     """Fold f's top over fold f's patch net: neither saw fold f's films."""
-    from ..lesion.fold_runs import load_run
+    from ..training.fold_runs import load_run
     from ..lesion.patch_net import MapTop
     from . import registry
 

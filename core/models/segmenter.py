@@ -122,7 +122,7 @@ def serve_unet(net, name: str, sha256: str):
 @register_fold_loader("segmentation")
 def fold_segmenter(card: dict[str, Any], fold: int) -> Segmenter | None:
     """Fold f's U-Net with the score rule chosen on fold f's validation part."""
-    from ..lesion.fold_runs import load_run
+    from ..training.fold_runs import load_run
     from ..lesion.score_rules import rescaled
 
     run = load_run(card["name"], fold)

@@ -326,7 +326,7 @@ def _small_head(net) -> None:
     torch.nn.init.zeros_(head.bias)
 
 
-def new_backend(card: dict[str, Any], init_state: dict | None = None) -> TorchBackend:
+def new_backend(card: dict[str, Any], init_state: dict | None = None, device: str | None = None) -> TorchBackend:
     """A network for training; `init_state` holds ImageNet weights (classifier dropped)."""
     import torch
 
@@ -340,4 +340,4 @@ def new_backend(card: dict[str, Any], init_state: dict | None = None) -> TorchBa
         net.load_state_dict(usable, strict=False)
         if any(not k.startswith(_classifier_prefix(net)) for k in missing):
             raise ValueError(f"initial weights miss backbone keys: {missing[:5]}")
-    return TorchBackend(net, card["cam_layer"])
+    return TorchBackend(net, card["cam_layer"], device=device)

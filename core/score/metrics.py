@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..errors import UsageError
 from ..evaluate import evaluate_predictions
-from ..finish import view_frame
+from ..training.finish import view_frame
 from ..labels import space, tasks_for
 from .rows import BASE_COLUMNS
 

@@ -23,6 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..lesion.truth import circle_of_mask, read_mask
 from ..types import Record
 
 CACHE_VERSION = 1
@@ -87,29 +88,10 @@ def film_key(record: Record, pipeline: FilmPipeline, memo_dir: Path | None = Non
     return f"{h.hexdigest()[:24]}-{pipeline.key()}"
 
 
-def _read_mask(path: str) -> np.ndarray:
-    """A lesion mask as bool: DICOM ROI masks (CBIS-DDSM) through the project's reader,
-    JPEG / PNG contour masks (Mini-DDSM) thresholded as their loader does."""
-    from ..datasets.minidds import read_mask
-    from ..io import read_image
-
-    if path.lower().endswith(".dcm"):
-        return read_image(path).pixels > 0.5
-    return read_mask(path)
-
-
 def _resize(a: np.ndarray, shape: tuple[int, int], interpolation: int) -> np.ndarray:
     import cv2
 
     return cv2.resize(a, (shape[1], shape[0]), interpolation=interpolation)
-
-
-def circle_of_mask(mask: np.ndarray) -> tuple[float, float, float] | None:
-    """Centre and radius of a lesion mask (radius: half the bounding box's larger side)."""
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
-        return None
-    return float(xs.mean()), float(ys.mean()), float(max(xs.max() - xs.min(), ys.max() - ys.min()) + 1) / 2
 
 
 def decode_film(record: Record, pipeline: FilmPipeline, folder: Path) -> tuple[CachedFilm, bool]:
@@ -135,7 +117,7 @@ def decode_film(record: Record, pipeline: FilmPipeline, folder: Path) -> tuple[C
     circles, lesion_mask = [], np.zeros(shape, bool)
     for lesion in record.lesions:
         if lesion.mask_path:
-            m = _resize(_read_mask(lesion.mask_path).astype(np.uint8), shape, cv2.INTER_NEAREST) > 0
+            m = _resize(read_mask(lesion.mask_path).astype(np.uint8), shape, cv2.INTER_NEAREST) > 0
             lesion_mask |= m
             c = circle_of_mask(m)
         elif lesion.center is not None:

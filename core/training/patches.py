@@ -3,7 +3,7 @@
 Why: the MIAS runs cut every patch of an epoch into one array (~1 GB for 2,000 films);
 here an epoch is a plan of patch corners (a few bytes each) and each worker cuts its
 patches from the memory-mapped films as batches are asked for. The sampling is the dense
-patch recipe's own (`core.lesion.train_patch`): lesion-centred patches with jitter, and
+patch recipe's own (`core.training.patch_loop`): lesion-centred patches with jitter, and
 breast-tissue patches away from every lesion.
 """
 

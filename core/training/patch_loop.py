@@ -18,10 +18,12 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
-from .dense import patch_maps, stage_scores
-from .mias_arrays import LesionImages
-from .patch_net import DensePatchNet, MapTop, data_config, load_lite0_imagenet, to_tensor
-from .score_rules import candidate_rules
+from ..lesion.dense import patch_maps, stage_scores
+from .device import autocast, describe
+from .films import StreamedFilms
+from .patches import PatchDataset, patch_loader, plan_patches
+from ..lesion.patch_net import DensePatchNet, MapTop, data_config, load_lite0_imagenet
+from ..lesion.score_rules import candidate_rules
 
 Log = Callable[[str], None]
 
@@ -58,59 +60,12 @@ def _auc(y: np.ndarray, s: np.ndarray) -> float:
     return float(roc_auc_score(y, s)) if len(np.unique(y)) == 2 else float("nan")
 
 
-def sample_patches(data: LesionImages, idx: np.ndarray, rng: np.random.Generator, recipe: PatchRecipe, side: int) -> tuple[np.ndarray, np.ndarray]:
-    """Lesion-centred patches with jitter (benign 1 / malignant 2) and breast-tissue patches (0)
-    from normal images and from lesion images away from every circle."""
-    xs, ys = [], []
-    for i in idx:
-        img, mask, circles = data.images[i], data.breasts[i], data.circles[i]
-        h, w = img.shape
-        if data.records[i].label != "normal" and not circles:
-            continue  # a lesion without coordinates: no patch of it is known to be background
-        for cx, cy, r, severity in circles:
-            d = min(max(r, 16.0) * 0.5, side / 4)
-            for _ in range(recipe.jitter_per_lesion):
-                x0 = int(np.clip(cx + rng.uniform(-d, d) - side / 2, 0, w - side))
-                y0 = int(np.clip(cy + rng.uniform(-d, d) - side / 2, 0, h - side))
-                xs.append(img[y0 : y0 + side, x0 : x0 + side])
-                ys.append(2 if severity == "malignant" else 1)
-        cy_all, cx_all = np.nonzero(mask[::8, ::8])
-        got = 0
-        for _ in range(60):
-            if got >= recipe.background_per_image or len(cx_all) == 0:
-                break
-            j = int(rng.integers(len(cx_all)))
-            cx, cy = cx_all[j] * 8, cy_all[j] * 8
-            x0, y0 = int(np.clip(cx - side / 2, 0, w - side)), int(np.clip(cy - side / 2, 0, h - side))
-            if mask[y0 : y0 + side, x0 : x0 + side].mean() < 0.5:
-                continue
-            if any(np.hypot(cx - lx, cy - ly) < lr + 0.75 * side for lx, ly, lr, _ in circles):
-                continue
-            xs.append(img[y0 : y0 + side, x0 : x0 + side])
-            ys.append(0)
-            got += 1
-    return np.stack(xs).astype(np.float32), np.array(ys, np.int64)
-
-
-def _augment(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    out = []
-    for p in batch:
-        if rng.random() < 0.5:
-            p = p[:, ::-1]
-        if rng.random() < 0.5:
-            p = p[::-1]
-        p = np.rot90(p, int(rng.integers(4)))
-        p = np.clip(p * rng.uniform(0.9, 1.1) + rng.uniform(-0.05, 0.05), 0, 1)
-        out.append(np.ascontiguousarray(p))
-    return np.stack(out)
-
-
-def fold_maps(net: DensePatchNet, data: LesionImages, idx: np.ndarray, cfg: dict[str, Any], progress=None) -> list[dict[str, np.ndarray]]:
+def fold_maps(net: DensePatchNet, data: StreamedFilms, idx: np.ndarray, cfg: dict[str, Any], progress=None) -> list[dict[str, np.ndarray]]:
     it = progress(idx) if progress else idx
     return [patch_maps(net, data.images[i], data.breasts[i], cfg["mean"], cfg["std"]) for i in it]
 
 
-def choose_rules(maps: list[dict[str, np.ndarray]], data: LesionImages, idx: np.ndarray) -> dict[str, Any]:
+def choose_rules(maps: list[dict[str, np.ndarray]], data: StreamedFilms, idx: np.ndarray) -> dict[str, Any]:
     """Score rules for stage 1 and stage 2 with the best validation ROC-AUC."""
     labels = [data.records[i].label for i in idx]
     y1 = np.array([l != "normal" for l in labels])
@@ -128,21 +83,27 @@ def choose_rules(maps: list[dict[str, np.ndarray]], data: LesionImages, idx: np.
     return {"stage1_rule": best.get("stage1_rule", "max"), "stage2_rule": best.get("stage2_rule", "max"), "candidates": best["candidates"]}
 
 
-def train_patch_net(data: LesionImages, train_idx: np.ndarray, val_idx: np.ndarray, recipe: PatchRecipe, log: Log = print) -> tuple[DensePatchNet, list[dict[str, Any]], dict[str, Any]]:
+def train_patch_net(data: StreamedFilms, train_idx: np.ndarray, val_idx: np.ndarray, recipe: PatchRecipe, log: Log = print, *, device=None, workers: int = 0) -> tuple[DensePatchNet, list[dict[str, Any]], dict[str, Any]]:
+    """Each epoch: a fresh patch plan over the training films (the recipe's sampling), its
+    patches cut from the film cache by a DataLoader with `workers`, on `device` (bf16
+    autocast on CUDA); the epoch is chosen on the validation films' dense maps."""
+    device = device or torch.device("cpu")
     torch.manual_seed(recipe.seed)
     rng = np.random.default_rng(recipe.seed)
     net = DensePatchNet(recipe.backbone, 3, recipe.window, recipe.drop_rate)
     init = load_lite0_imagenet(net.trunk)
     cfg = data_config(net.trunk)
-    net = net.to(memory_format=torch.channels_last)
+    net = net.to(device, memory_format=torch.channels_last)
     side = net.stride * net.window
+    labels = [r.label for r in data.records]
     history: list[dict[str, Any]] = []
     best_state, best_score = copy.deepcopy(net.state_dict()), -np.inf
     stale = 0
-    val_labels = [data.records[i].label for i in val_idx]
+    val_labels = [labels[i] for i in val_idx]
     y1 = np.array([l != "normal" for l in val_labels])
     y2 = np.array([l == "malignant" for l in val_labels])
     total = recipe.head_epochs + recipe.epochs
+    log(f"patch net on {describe(device)}, {workers} loader workers")
     for epoch in range(total):
         head_only = epoch < recipe.head_epochs
         for p in net.trunk.parameters():
@@ -154,31 +115,36 @@ def train_patch_net(data: LesionImages, train_idx: np.ndarray, val_idx: np.ndarr
         for g in opt.param_groups:
             g["lr"] = lr
         t0 = time.time()
-        x, y = sample_patches(data, train_idx, rng, recipe, side)
-        counts = np.bincount(y, minlength=3)
-        weight = torch.tensor(len(y) / (3 * np.maximum(counts, 1)), dtype=torch.float32)
-        order = rng.permutation(len(y))
+        plan = plan_patches(data.films, labels, train_idx, data.cache, side, rng, jitter_per_lesion=recipe.jitter_per_lesion, background_per_image=recipe.background_per_image)
+        counts = plan.counts()
+        weight = torch.tensor(len(plan) / (3 * np.maximum(counts, 1)), dtype=torch.float32, device=device)
+        loader = patch_loader(PatchDataset(plan, data.films, data.cache, side, cfg["mean"], cfg["std"], seed=recipe.seed * 1000 + epoch), recipe.batch_size, workers=workers, seed=recipe.seed * 1000 + epoch)
         net.train()
         if head_only:
             net.trunk.eval()  # frozen trunk keeps its ImageNet BatchNorm statistics
-        losses = []
-        batches = [order[i : i + recipe.batch_size] for i in range(0, len(order), recipe.batch_size)][: recipe.max_batches]
-        for b in batches:
-            xb = to_tensor(_augment(x[b], rng), cfg["mean"], cfg["std"]).contiguous(memory_format=torch.channels_last)
-            loss = F.cross_entropy(net(xb), torch.from_numpy(y[b]), weight=weight)
+        losses, seen = [], 0
+        for b, (xb, yb) in enumerate(loader):
+            if recipe.max_batches is not None and b >= recipe.max_batches:
+                break
+            xb = xb.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            with autocast(device):
+                loss = F.cross_entropy(net(xb).float(), yb.to(device), weight=weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             losses.append(float(loss.detach()))
+            seen += len(yb)
+        train_s = time.time() - t0
         maps = fold_maps(net, data, val_idx, cfg)
         s = np.array([stage_scores(m, "top_area_mean:4096", "top_area_mean:4096") for m in maps])
         a1 = _auc(y1, s[:, 0])
         a2 = _auc(y2[y1], s[y1, 1])
         score = np.nan_to_num(a1, nan=0.5) + np.nan_to_num(a2, nan=0.5)
         improved = score > best_score + 1e-6
-        row = {"epoch": epoch + 1, "stage": "head" if head_only else "all", "lr": lr, "patches": int(len(y)), "patch_counts": counts.tolist(), "train_loss": float(np.mean(losses)), "val_auc_stage1": a1, "val_auc_stage2": a2, "seconds": round(time.time() - t0, 1), "best": bool(improved)}
+        row = {"epoch": epoch + 1, "stage": "head" if head_only else "all", "lr": lr, "patches": int(len(plan)), "patch_counts": counts.tolist(), "train_loss": float(np.mean(losses)), "val_auc_stage1": a1, "val_auc_stage2": a2,
+               "seconds": round(time.time() - t0, 1), "patches_per_s": round(seen / train_s, 1) if train_s else None, "best": bool(improved)}
         history.append(row)
-        log(f"epoch {epoch + 1}/{total} ({row['stage']}): loss {row['train_loss']:.4f} val AUC stage1 {a1:.3f} stage2 {a2:.3f} ({row['seconds']} s){' *' if improved else ''}")
+        log(f"epoch {epoch + 1}/{total} ({row['stage']}): loss {row['train_loss']:.4f} val AUC stage1 {a1:.3f} stage2 {a2:.3f} ({row['seconds']} s, {row['patches_per_s']} patches/s){' *' if improved else ''}")
         if improved:
             best_score, best_state, stale = score, copy.deepcopy(net.state_dict()), 0
         elif not head_only:
@@ -188,7 +154,7 @@ def train_patch_net(data: LesionImages, train_idx: np.ndarray, val_idx: np.ndarr
                 break
     net.load_state_dict(best_state)
     net.eval()
-    return net, history, {"initial_weights": init, "data_config": cfg}
+    return net, history, {"initial_weights": init, "data_config": cfg, "device": describe(device)}
 
 
 def train_map_top(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray, recipe: PatchRecipe, log: Log = print) -> tuple[MapTop, list[dict[str, Any]]]:

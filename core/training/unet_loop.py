@@ -1,4 +1,4 @@
-"""Train seed 002's B-Cir U-Net on MIAS circles: Dice + BCE, Adam 2e-4 (beta1 0.5), the
+"""Train seed 002's B-Cir U-Net on the data set's lesion masks (MIAS circles, CBIS-DDSM ROI masks, Mini-DDSM contours): Dice + BCE, Adam 2e-4 (beta1 0.5), the
 seed's augmentations (crop, flips, translation, rotation, Gaussian noise), histogram-
 equalised input. Images without coordinates leave the mask loss; normal images teach an
 empty mask, which is what makes the map's maximum an image score.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import cv2
 import numpy as np
@@ -17,13 +17,12 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
-from ..io import read_image
-from ..preprocess import Pipeline
+from ..preprocess import Pipeline, Transform, resize_pad
 from ..types import Record
-from .geometry import circle_mask
-from .mias_arrays import circles_of
-from .patch_net import data_config, to_tensor
-from .unet import BCirUNet, load_encoder_imagenet
+from ..lesion.patch_net import data_config, to_tensor
+from ..lesion.unet import BCirUNet, load_encoder_imagenet
+from .device import autocast, describe
+from .films import StreamedFilms
 
 Log = Callable[[str], None]
 
@@ -46,33 +45,51 @@ class UNetRecipe:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
+SEG_VERSION = 1
+
+
 def unet_pipeline(size: int) -> Pipeline:
-    return Pipeline([("limit_size", {"max_side": 1024}), ("hist_eq", {}), ("resize_pad", {"size": size})])
+    """After the film cache's shrink to the 1,024-px long side (the served model's `front`)."""
+    return Pipeline([("hist_eq", {}), ("resize_pad", {"size": size})])
 
 
 @dataclass
 class SegData:
     records: list[Record]
-    inputs: np.ndarray  # N x S x S float32
-    masks: np.ndarray  # N x S x S uint8
-    has_geometry: np.ndarray  # N bool: lesion coordinates known (or a normal image)
-    full_masks: list[np.ndarray | None]  # masks on the original grid (lesion images with coordinates)
+    inputs: np.ndarray  # N x S x S float16, memory-mapped from the cache
+    masks: np.ndarray  # N x S x S uint8, memory-mapped
+    has_geometry: np.ndarray  # N bool: lesion geometry known (or a normal film)
 
 
-def build_seg_data(records: Sequence[Record], size: int, progress=None) -> SegData:
+def build_seg_data(films: StreamedFilms, size: int, log: Log = print) -> SegData:
+    """U-Net inputs and lesion masks (circles, ROI masks or contours) at `size`, written once
+    beside the film cache as two memory-mapped arrays, so memory stays flat in archive size."""
+    import hashlib
+    import json
+    import os
+
     pipe = unet_pipeline(size)
-    xs, ms, geo, full = [], [], [], []
-    for rec in progress(records) if progress else records:
-        image = read_image(rec.path)
-        x, tf = pipe.apply(image.pixels)
-        circles = circles_of(rec)
-        scale = size / max(image.shape)
-        pts = tf.forward_points(np.array([(c[0], c[1]) for c in circles])) if circles else np.zeros((0, 2))
-        ms.append(circle_mask((size, size), [(p[0], p[1], c[2] * scale) for p, c in zip(pts, circles)]).astype(np.uint8))
-        xs.append(x.astype(np.float32))
-        geo.append(rec.label == "normal" or bool(circles))
-        full.append(circle_mask(image.shape, [(c[0], c[1], c[2]) for c in circles]) if circles else None)
-    return SegData(list(records), np.stack(xs), np.stack(ms), np.array(geo), full)
+    key = hashlib.sha256(json.dumps([SEG_VERSION, size, [f.key for f in films.films]]).encode()).hexdigest()[:20]
+    folder = films.cache.folder.parent / "unet"
+    paths = {k: folder / f"{key}-{k}.npy" for k in ("inputs", "masks")}
+    if not all(p.exists() for p in paths.values()):
+        t0 = time.time()
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = {k: p.with_name(f".{p.stem}.{os.getpid()}.tmp.npy") for k, p in paths.items()}
+        n = len(films.films)
+        xs = np.lib.format.open_memmap(tmp["inputs"], "w+", np.float16, (n, size, size))
+        ms = np.lib.format.open_memmap(tmp["masks"], "w+", np.uint8, (n, size, size))
+        for i, film in enumerate(films.films):
+            x, _ = pipe.apply(np.asarray(films.cache.image(film), np.float32))
+            m, _ = resize_pad(films.cache.lesions(film).astype(np.float32), Transform((film.shape[0], film.shape[1])), size)
+            xs[i], ms[i] = x, m > 0.5
+        xs.flush(), ms.flush()
+        del xs, ms
+        for k in paths:
+            os.replace(tmp[k], paths[k])
+        log(f"U-Net inputs of {n} films at {size} px in {time.time() - t0:.1f} s")
+    geometry = np.array([r.label == "normal" or bool(f.circles) for r, f in zip(films.records, films.films)])
+    return SegData(list(films.records), np.load(paths["inputs"], mmap_mode="r"), np.load(paths["masks"], mmap_mode="r"), geometry)
 
 
 def _augment(x: np.ndarray, m: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -102,11 +119,18 @@ def dice_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 @torch.inference_mode()
 def predict_maps(net: BCirUNet, inputs: np.ndarray, cfg: dict[str, Any], batch: int = 8) -> np.ndarray:
+    return np.concatenate(list(iter_maps(net, inputs, cfg, batch))).astype(np.float32)
+
+
+@torch.inference_mode()
+def iter_maps(net: BCirUNet, inputs: np.ndarray, cfg: dict[str, Any], batch: int = 8):
+    """Lesion-probability maps batch by batch (on the net's device), never all at once."""
     net.eval()
-    out = []
+    device = next(net.parameters()).device
     for i in range(0, len(inputs), batch):
-        out.append(torch.sigmoid(net(to_tensor(inputs[i : i + batch], cfg["mean"], cfg["std"])))[:, 0].numpy())
-    return np.concatenate(out).astype(np.float32)
+        with autocast(device):
+            logits = net(to_tensor(inputs[i : i + batch], cfg["mean"], cfg["std"]).to(device))
+        yield torch.sigmoid(logits.float())[:, 0].cpu().numpy()
 
 
 def dice_iou(prob: np.ndarray, mask: np.ndarray, threshold: float = 0.5) -> tuple[float, float]:
@@ -120,12 +144,15 @@ def _auc(y, s) -> float:
     return float(roc_auc_score(y, s)) if len(np.unique(y)) == 2 else float("nan")
 
 
-def train_unet(data: SegData, train_idx: np.ndarray, val_idx: np.ndarray, recipe: UNetRecipe, log: Log = print) -> tuple[BCirUNet, list[dict[str, Any]], dict[str, Any]]:
+def train_unet(data: SegData, train_idx: np.ndarray, val_idx: np.ndarray, recipe: UNetRecipe, log: Log = print, *, device=None) -> tuple[BCirUNet, list[dict[str, Any]], dict[str, Any]]:
+    device = device or torch.device("cpu")
     torch.manual_seed(recipe.seed)
     rng = np.random.default_rng(recipe.seed)
     net = BCirUNet(dropout=recipe.dropout)
     load_encoder_imagenet(net)
     cfg = data_config(net.encoder)
+    net = net.to(device)
+    log(f"U-Net on {describe(device)}")
     opt = torch.optim.Adam(net.parameters(), lr=recipe.lr, betas=(recipe.beta1, 0.999))
     labels = np.array([r.label for r in data.records])
     lesion_train = train_idx[(labels[train_idx] != "normal") & data.has_geometry[train_idx]]
@@ -141,10 +168,12 @@ def train_unet(data: SegData, train_idx: np.ndarray, val_idx: np.ndarray, recipe
         losses = []
         batches = [idx[i : i + recipe.batch_size] for i in range(0, len(idx), recipe.batch_size)][: recipe.max_batches]
         for b in batches:
-            pairs = [_augment(data.inputs[i], data.masks[i], rng) for i in b]
-            x = to_tensor(np.stack([p[0] for p in pairs]), cfg["mean"], cfg["std"])
-            y = torch.from_numpy(np.stack([p[1] for p in pairs]).astype(np.float32))[:, None]
-            loss = dice_bce(net(x), y)
+            pairs = [_augment(np.asarray(data.inputs[i], np.float32), np.asarray(data.masks[i]), rng) for i in b]
+            x = to_tensor(np.stack([p[0] for p in pairs]), cfg["mean"], cfg["std"]).to(device)
+            y = torch.from_numpy(np.stack([p[1] for p in pairs]).astype(np.float32))[:, None].to(device)
+            with autocast(device):
+                logits = net(x)
+            loss = dice_bce(logits.float(), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -166,4 +195,4 @@ def train_unet(data: SegData, train_idx: np.ndarray, val_idx: np.ndarray, recipe
                 break
     net.load_state_dict(best_state)
     net.eval()
-    return net, history, {"data_config": cfg}
+    return net, history, {"data_config": cfg, "device": describe(device)}

@@ -1,8 +1,9 @@
-"""Run the dense patch model's folds: `python -m core.lesion.run_patch RECIPE.yaml [--folds 0 1 ..]`.
+"""Kind `patch_dense` (seeds 000 / 004): the dense patch net's five folds, then packing.
 
-Each fold is saved under `.cache/lesion_runs/<name>/` as soon as it ends (a session can stop
-between folds and resume); `python -m core train` then packs fold 0 into the shipped model
-and the held-out parts of all folds into `oof_predictions.csv`.
+Each fold is saved under `.cache/lesion_runs/<name>/` as soon as it ends (a run can stop
+between folds and resume); fold 0 becomes the shipped model and the held-out parts of all
+folds `oof_predictions.csv`. The films come from the film cache at the recipe's resolution
+(`input_max_side`), so any data set with lesion geometry trains the same way.
 """
 
 from __future__ import annotations
@@ -16,20 +17,27 @@ import pandas as pd
 import torch
 
 from ..evaluate import choose_threshold
-from .dense import stage_scores, three_class, top_input
-from .folds import fold_parts, run_folds
-from .mias_arrays import load_lesion_images
-from .train_patch import PatchRecipe, choose_rules, fold_maps, train_map_top, train_patch_net
+from ..lesion.dense import stage_scores, three_class, top_input
+from functools import partial
+
+from .folds import K, fold_parts, run_folds
+from .data import load_records, recipe_films, with_dataset
+from .device import resolve_device
+from .kinds import register_kind
+from .options import TrainOptions
+from .pack import pack_patch
+from .recipe import smoke_name
+from .patch_loop import PatchRecipe, choose_rules, fold_maps, train_map_top, train_patch_net
 
 LABEL_INDEX = {"normal": 0, "benign": 1, "malignant": 2}
 
 
-def run_fold(recipe: dict[str, Any], data, fold: int, out: Path, log=print) -> None:
+def run_fold(recipe: dict[str, Any], data, fold: int, out: Path, log=print, *, device=None, workers: int = 0) -> None:
     r = PatchRecipe.from_dict(recipe.get("train", {}))
     parts = fold_parts(data.records, fold)
     t0 = time.time()
     log(f"[{recipe['name']}] fold {fold}: train {len(parts['train'])} val {len(parts['val'])} test {len(parts['test'])} images")
-    net, history, info = train_patch_net(data, parts["train"], parts["val"], r, log)
+    net, history, info = train_patch_net(data, parts["train"], parts["val"], r, log, device=device, workers=workers)
     every = np.arange(len(data.records))
     # Shen's top is trained on the training images' maps: fold 0 (the shipped model) always,
     # other folds only when the recipe asks (`oof_top: true`), since dense maps of every
@@ -65,9 +73,17 @@ def run_fold(recipe: dict[str, Any], data, fold: int, out: Path, log=print) -> N
     log(f"[{recipe['name']}] fold {fold} done in {time.time() - t0:.0f} s; rules {rules['stage1_rule']} / {rules['stage2_rule']}")
 
 
-def main(argv: list[str] | None = None) -> None:
-    run_folds(argv, smoke_train={"epochs": 1, "head_epochs": 1, "max_batches": 2, "top_epochs": 3}, build_data=lambda records, recipe: load_lesion_images(records), run_fold=run_fold, description="Dense patch model: fold runs")
+SMOKE_TRAIN = {"epochs": 1, "head_epochs": 1, "max_batches": 2, "top_epochs": 3}
 
 
-if __name__ == "__main__":
-    main()
+@register_kind("patch_dense", required=("name", "kind", "train"), summary="dense patch classifier over the whole breast, map -> image score, and Shen's end-to-end top")
+def train_patch_dense(recipe: dict[str, Any], options: TrainOptions, log=print) -> list[Path]:
+    recipe = with_dataset(recipe, options)
+    if options.smoke:
+        recipe = smoke_name(recipe)
+        recipe["train"] = dict(recipe.get("train", {}), **SMOKE_TRAIN)
+    records = load_records(recipe, options)
+    data = recipe_films(records, int(recipe.get("input_max_side", 1024)), options, log)
+    folds = options.folds or ((0,) if options.smoke else tuple(range(K)))
+    run_folds(recipe, data, folds, partial(run_fold, device=resolve_device(options.device), workers=options.workers), fresh=options.smoke or options.restart, log=log)
+    return pack_patch(recipe, records, options, log=log)

@@ -1,4 +1,4 @@
-"""Out-of-fold runs of a recipe-trained model (`python -m core train RECIPE --oof`).
+"""Out-of-fold runs of a classifier recipe (`python -m core train RECIPE --oof` or `--folds`).
 
 Fold 0 (fold 1 validating) is the fixed split, so the shipped model is trained as always
 and its test rows are fold 0's out-of-fold rows; folds 1-4 train the same recipe under
@@ -12,11 +12,12 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from .datasets import load_dataset
-from .lesion.folds import K, fold_parts
-from .models.card import default_models_dir, read_card, repo_root, write_card
-from .oof import OOF_FILE, card_oof
-from .train import default_data_dir, train
+from ..datasets import load_dataset
+from .folds import K, fold_parts
+from ..models.card import default_models_dir, read_card, repo_root, write_card
+from ..oof import OOF_FILE, card_oof
+from .classifier import train
+from .recipe import default_data_dir
 
 Log = Callable[[str], None]
 
@@ -28,9 +29,9 @@ def _held_out(folder: Path, fold: int) -> pd.DataFrame:
     return rows
 
 
-def train_oof(recipe: dict[str, Any], data_dir: str | Path | None = None, models_dir: str | Path | None = None, folds: list[int] | None = None, log: Log = print, reuse_shipped: bool = False) -> Path:
+def train_oof(recipe: dict[str, Any], data_dir: str | Path | None = None, models_dir: str | Path | None = None, folds: list[int] | None = None, log: Log = print, reuse_shipped: bool = False, device: str = "auto") -> Path:
     """Fold 0 is the shipped model (retrained unless `reuse_shipped`: its split is the fixed one)."""
-    data_dir = Path(data_dir) if data_dir else default_data_dir("mias")
+    data_dir = Path(data_dir) if data_dir else default_data_dir()
     records = load_dataset(recipe.get("data", {}).get("dataset", "mias"), data_dir)
     scratch = repo_root() / ".cache" / "oof_models"
     parts = []
@@ -40,13 +41,13 @@ def train_oof(recipe: dict[str, Any], data_dir: str | Path | None = None, models
         if fold == 0:
             shipped = (Path(models_dir) if models_dir else default_models_dir()) / recipe["name"]
             if not reuse_shipped or not (shipped / "predictions.csv").exists():
-                shipped = train(recipe, data_dir, models_dir, log=log, assignment=assignment)
+                shipped = train(recipe, data_dir, models_dir, log=log, assignment=assignment, device=device)
             folder = shipped
         else:
             name = f"{recipe['name']}-fold{fold}"
             folder = scratch / name
             if not (folder / "predictions.csv").exists():
-                folder = train(recipe | {"name": name}, data_dir, scratch, log=log, assignment=assignment)
+                folder = train(recipe | {"name": name}, data_dir, scratch, log=log, assignment=assignment, device=device)
         parts.append(_held_out(folder, fold))
     oof = pd.concat(parts).sort_values("image_id").reset_index(drop=True)
     oof.to_csv(shipped / OOF_FILE, index=False)

@@ -15,15 +15,15 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from .datasets import load_dataset
-from .errors import UsageError
-from .evaluate import prob_columns
-from .labels import project
-from .lesion.folds import K
-from .models import registry
-from .models.card import default_models_dir, read_card, write_card
-from .models.hierarchy import combine_stages
-from .splits import split_patients
+from ..datasets import load_dataset
+from ..errors import UsageError
+from ..evaluate import prob_columns
+from ..labels import project
+from .folds import K
+from ..models import registry
+from ..models.card import default_models_dir, read_card, write_card
+from ..models.hierarchy import combine_stages
+from ..splits import split_patients
 
 
 def pick_stage(task: str, wanted: str, models_dir: Path, smoke: bool = False, by: str = "validation") -> dict[str, Any]:
@@ -44,8 +44,8 @@ def pick_stage(task: str, wanted: str, models_dir: Path, smoke: bool = False, by
 def stage_rows(card: dict[str, Any], task: str) -> pd.DataFrame | None:
     """A stage model's held-out rows in its task, the images outside it included (a composite
     stage 2 keeps its normal films' scores in `oof_outside_task.csv`), with per-fold thresholds."""
-    from .ensembles.build import OUTSIDE_FILE
-    from .oof import read_oof
+    from ..ensembles.build import OUTSIDE_FILE
+    from ..oof import read_oof
 
     oof = read_oof(card)
     if oof is None:
@@ -80,7 +80,7 @@ def hierarchy_oof(s1: dict[str, Any], s2: dict[str, Any], records, prior_maligna
 
 def build_hierarchy(recipe: dict[str, Any], data_dir: str | Path | None = None, models_dir: str | Path | None = None, log: Callable[[str], None] = print) -> Path:
     from .finish import finish
-    from .train import default_data_dir
+    from .recipe import default_data_dir
 
     t0 = time.time()
     root = Path(models_dir) if models_dir else default_models_dir()
@@ -106,7 +106,7 @@ def build_hierarchy(recipe: dict[str, Any], data_dir: str | Path | None = None, 
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     data = recipe.get("data", {"dataset": "mias"})
-    records = every_record = load_dataset(data["dataset"], Path(data_dir) if data_dir else default_data_dir(data["dataset"]))
+    records = every_record = load_dataset(data["dataset"], Path(data_dir) if data_dir else default_data_dir())
     assignment = split_patients(records, seed=int(s1["data"]["split_seed"]))
     if smoke:
         records = [r for r in records if assignment[r.image_id] in ("val", "test")][:12]
@@ -120,7 +120,7 @@ def flat_comparisons(card: dict[str, Any], oof: pd.DataFrame, models_dir: Path) 
     """Seed 001's question out of fold: this hierarchy against every flat 3-class model whose
     out-of-fold rows decide every film the hierarchy's do (a partial run's fewer films would
     make a different question), paired patient-level bootstrap on those films."""
-    from .oof import paired_three_class, read_oof
+    from ..oof import paired_three_class, read_oof
 
     out = []
     for c in registry.discover(models_dir):
@@ -132,7 +132,7 @@ def flat_comparisons(card: dict[str, Any], oof: pd.DataFrame, models_dir: Path) 
 
 def write_oof(folder: Path, s1: dict[str, Any], s2: dict[str, Any], records, log: Callable[[str], None] = print) -> None:
     """The hierarchy's out-of-fold rows and summaries (flat 3 classes and both stages)."""
-    from .oof import OOF_FILE, card_oof
+    from ..oof import OOF_FILE, card_oof
 
     card = read_card(folder)
     oof = hierarchy_oof(s1, s2, records, float(card["stage2_prior_malignant"]))

@@ -14,12 +14,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..datasets import load_dataset
-from ..finish import finish
+from .finish import finish
 from ..models.card import default_models_dir, sha256_file, write_card
 from ..oof import OOF_FILE, card_oof
 from ..splits import split_patients
-from .run_dir import run_dir
+from .data import data_dir_of
+from .fold_runs import run_dir
+from .options import TrainOptions
 
 Log = Callable[[str], None]
 SPLIT = "patient-level stratified 60/20/20 (StratifiedGroupKFold, 5 folds: fold 0 test, fold 1 validation)"
@@ -65,7 +66,7 @@ def _base_card(recipe: dict[str, Any], records, assignment) -> dict[str, Any]:
         counts.setdefault(assignment[r.image_id], {}).setdefault(r.label, 0)
         counts[assignment[r.image_id]][r.label] += 1
     return {"name": recipe["name"], "kind": recipe["kind"], "seed_system": recipe.get("seed_system"), "description": recipe.get("description", ""), "framework": "torch", "input": "whole",
-            "data": {"dataset": "mias", "split_seed": 0, "split": SPLIT, "split_counts": counts}, "recipe": recipe, "recipe_file": recipe.get("recipe_file")}
+            "data": {"dataset": (recipe.get("data") or {}).get("dataset", "mias"), "split_seed": 0, "split": SPLIT, "split_counts": counts}, "recipe": recipe, "recipe_file": recipe.get("recipe_file")}
 
 
 def _oof_meta(folds: list[int]) -> dict[str, Any]:
@@ -84,12 +85,14 @@ class Packing:
     records: list
     assignment: dict[str, str]
 
+    data_dir: Path
+    smoke: bool
+
     @classmethod
-    def start(cls, recipe: dict[str, Any], data_dir: Path, models_dir: Path | None, limit: int) -> "Packing":
+    def start(cls, recipe: dict[str, Any], records: list, options: TrainOptions) -> "Packing":
         out = run_dir(recipe["name"])
-        records = load_dataset("mias", data_dir)[: limit or None]
         return cls(time.time(), out, torch.load(out / "fold0.pt", map_location="cpu", weights_only=False),
-                   Path(models_dir) if models_dir else default_models_dir(), records, split_patients(records, seed=0))
+                   Path(options.models_dir) if options.models_dir else default_models_dir(), list(records), split_patients(records, seed=0), data_dir_of(options), options.smoke)
 
     def new_folder(self, name: str) -> Path:
         folder = self.root / name
@@ -98,8 +101,9 @@ class Packing:
         return folder
 
 
-def pack_patch(recipe: dict[str, Any], data_dir: Path, models_dir: Path | None = None, log: Log = print, limit: int = 0) -> list[Path]:
-    pk = Packing.start(recipe, data_dir, models_dir, limit)
+def pack_patch(recipe: dict[str, Any], records: list, options: TrainOptions, log: Log = print) -> list[Path]:
+    pk = Packing.start(recipe, records, options)
+    data_dir, limit = pk.data_dir, pk.smoke
     t0, out, run, records, assignment = pk.t0, pk.out, pk.run, pk.records, pk.assignment
     folds = _folds_done(out)
     written = []
@@ -126,7 +130,7 @@ def pack_patch(recipe: dict[str, Any], data_dir: Path, models_dir: Path | None =
     return written
 
 
-def _pack_map_top(recipe: dict[str, Any], over: str, top: dict[str, torch.Tensor], pk: Packing, data_dir: Path, limit: int, log: Log, description: str) -> Path:
+def _pack_map_top(recipe: dict[str, Any], over: str, top: dict[str, torch.Tensor], pk: Packing, data_dir: Path, limit: bool, log: Log, description: str) -> Path:
     """A map-top model folder: fold 0's top over `over` shipped, every fold's held-out part pooled."""
     out = pk.out
     card = _base_card(recipe, pk.records, pk.assignment) | {
@@ -142,16 +146,17 @@ def _pack_map_top(recipe: dict[str, Any], over: str, top: dict[str, torch.Tensor
     return folder
 
 
-def pack_top(recipe: dict[str, Any], data_dir: Path, models_dir: Path | None = None, log: Log = print, limit: int = 0) -> Path:
-    """Seed 001's flat model over the patch map (`core.lesion.run_top`) -> its model folder."""
-    pk = Packing.start(recipe, data_dir, models_dir, limit)
-    return _pack_map_top(recipe, pk.run["over"], pk.run["top"], pk, data_dir, limit, log, recipe.get("description", ""))
+def pack_top(recipe: dict[str, Any], records: list, options: TrainOptions, log: Log = print) -> Path:
+    """Seed 001's flat model over the patch map (kind `map_top`) -> its model folder."""
+    pk = Packing.start(recipe, records, options)
+    return _pack_map_top(recipe, pk.run["over"], pk.run["top"], pk, pk.data_dir, pk.smoke, log, recipe.get("description", ""))
 
 
-def pack_unet(recipe: dict[str, Any], data_dir: Path, models_dir: Path | None = None, log: Log = print, limit: int = 0) -> Path:
-    from .score_rules import get_rule, rescaled
+def pack_unet(recipe: dict[str, Any], records: list, options: TrainOptions, log: Log = print) -> Path:
+    from ..lesion.score_rules import get_rule, rescaled
 
-    pk = Packing.start(recipe, data_dir, models_dir, limit)
+    pk = Packing.start(recipe, records, options)
+    data_dir, limit = pk.data_dir, pk.smoke
     t0, out, run, records, assignment = pk.t0, pk.out, pk.run, pk.records, pk.assignment
     size = int(run["recipe"]["train"]["size"])
     rule = rescaled(run["rule"], (1024 / size) ** 2)
@@ -167,7 +172,7 @@ def pack_unet(recipe: dict[str, Any], data_dir: Path, models_dir: Path | None = 
     folder = pk.new_folder(recipe["name"])
     card["weights"] = _save_fp16(run["net"], folder / "weights.safetensors")
     finish(card, folder, records, assignment, data_dir=data_dir, history=pd.read_csv(out / "fold0_history.csv"), t_start=t0, smoke=bool(limit), log=log)
-    from .seg_metrics import segmentation_card_metrics
+    from ..lesion.seg_metrics import segmentation_card_metrics
 
     card = json.loads((folder / "card.json").read_text()) | {"_folder": str(folder)}
     card["segmentation"] = segmentation_card_metrics(card, records, assignment)

@@ -12,10 +12,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from .evaluate import choose_threshold, evaluate_predictions, prob_columns
-from .labels import project, space, tasks_for
-from .models.card import HISTORY_FILE, PREDICTIONS_FILE, write_card
-from .types import Record
+from ..evaluate import choose_threshold, evaluate_predictions, prob_columns
+from ..labels import project, space, tasks_for
+from ..models.card import HISTORY_FILE, PREDICTIONS_FILE, write_card
+from ..types import Record
 
 Log = Callable[[str], None]
 
@@ -49,8 +49,8 @@ def judge(pred: pd.DataFrame, classes: Sequence[str], smoke: bool = False) -> di
 
 
 def finish(card: dict[str, Any], folder: Path, records: Sequence[Record], assignment: dict[str, str], *, data_dir: str | Path | None, history: pd.DataFrame | None = None, t_start: float | None = None, smoke: bool = False, log: Log = print) -> Path:
-    from .models import registry
-    from .predict_records import external_check, predict_records
+    from ..models import registry
+    from ..predict_records import external_check, predict_records
 
     t_start = t_start or time.time()
     write_card(folder, card)
@@ -98,8 +98,8 @@ def external_summary(card: dict[str, Any]) -> dict[str, Any]:
 
 
 def latency_ms(model, records: Sequence[Record], repeats: int = 7) -> float:
-    from .io import read_image
-    from .types import Mammogram
+    from ..io import read_image
+    from ..types import Mammogram
 
     image = read_image(records[0].path)
     model.predict_proba([image])

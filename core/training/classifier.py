@@ -1,8 +1,10 @@
-"""Recipe (YAML) -> trained model folder: card.json, weights, predictions.csv, history.csv.
+"""Kind `classifier`: a whole-image or patch classifier recipe (a task and stages) -> its
+model folder: card.json, weights, predictions.csv, history.csv.
 
 One loop for both frameworks: seeded, best-on-validation checkpoint, early stopping,
 staged unfreezing, per-epoch LR decay, class weights or undersampling, the seeds'
-augmentations, resumable from the last finished epoch. Uses a GPU when torch sees one.
+augmentations, resumable from the last finished epoch. Torch runs on `--device`
+(CUDA when `auto` sees one); Keras on whatever its backend sees.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
-import yaml
 
 # Keras recipes train on TensorFlow where it is installed (requirements-dev.txt), as the shipped
 # models were; serving defaults to Keras on torch (see core.models.keras_backend). No effect
@@ -27,37 +28,35 @@ import yaml
 if importlib.util.find_spec("tensorflow") is not None:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from .augment import Augment
-from .datasets import load_dataset
-from .errors import UsageError
-from .models.trainable import Trainable
-from .models.card import default_models_dir, repo_root, sha256_file
-from .preprocess import Pipeline
-from .samples import TASK_CLASSES, TaskSamples, build_samples
-from .splits import split_patients
+from ..augment import Augment
+from ..datasets import load_dataset
+from ..errors import UsageError
+from ..models.trainable import Trainable
+from ..models.card import default_models_dir, repo_root, sha256_file
+from .device import resolve_device
+from .kinds import register_kind
+from .options import TrainOptions
+from .recipe import default_data_dir
+from ..preprocess import Pipeline
+from ..samples import TASK_CLASSES, TaskSamples, build_samples
+from ..splits import split_patients
 
 Log = Callable[[str], None]
 REQUIRED = ("name", "task", "framework", "architecture", "preprocessing", "stages")
 
 
-def load_recipe(path: str | Path) -> dict[str, Any]:
-    try:
-        recipe = yaml.safe_load(Path(path).read_text())
-    except FileNotFoundError as exc:
-        raise UsageError(f"recipe not found: {path}") from exc
-    except yaml.YAMLError as exc:
-        raise UsageError(f"recipe {path} is not valid YAML: {exc}") from exc
-    kind = (recipe or {}).get("kind")
-    required = {"patch_dense": ("name", "kind", "train"), "segmentation": ("name", "kind", "train"), "map_top": ("name", "kind", "task", "over"), "ensemble": ("name", "kind", "task", "candidates")}.get(kind, ("name", "task") if (recipe or {}).get("task") == "hierarchy" else REQUIRED)
-    missing = [k for k in required if k not in (recipe or {})]
-    if missing:
-        raise UsageError(f"recipe {path} lacks {missing}")
-    recipe["recipe_file"] = str(Path(path))
-    return recipe
+@register_kind("classifier", required=REQUIRED, summary="whole-image or patch classifier (torch / timm or Keras), staged unfreezing; --oof trains folds 1-4 too")
+def train_classifier(recipe: dict[str, Any], options: TrainOptions, log: Log = print) -> list[Path]:
+    from .data import data_dir_of, with_dataset
 
+    recipe = with_dataset(recipe, options)
+    if options.smoke:
+        return [train(smoke_recipe(recipe), data_dir_of(options), options.models_dir, resume=False, log=log, device=options.device)]
+    if options.oof or options.folds:
+        from .classifier_folds import train_oof
 
-def default_data_dir(dataset: str) -> Path:
-    return repo_root().parent / "shared" / "data"
+        return [train_oof(recipe, data_dir=data_dir_of(options), models_dir=options.models_dir, folds=list(options.folds) if options.folds else None, log=log, reuse_shipped=not options.restart, device=options.device)]
+    return [train(recipe, data_dir_of(options), options.models_dir, resume=not options.restart, log=log, device=options.device)]
 
 
 def smoke_recipe(recipe: dict[str, Any]) -> dict[str, Any]:
@@ -84,11 +83,11 @@ def _seed_everything(seed: int) -> None:
         pass
 
 
-def _new_backend(card: dict[str, Any], recipe: dict[str, Any], log: Log) -> Trainable:
+def _new_backend(card: dict[str, Any], recipe: dict[str, Any], log: Log, device: str = "auto") -> Trainable:
     init = recipe.get("init", "random")
     init_state = None
     if init == "imagenet-lite0":
-        from .models.pretrained import efficientnet_lite0_state_dict, find_lite0_weights, LITE0_SHA256
+        from ..models.pretrained import efficientnet_lite0_state_dict, find_lite0_weights, LITE0_SHA256
 
         path = find_lite0_weights()
         if path is None:
@@ -99,9 +98,11 @@ def _new_backend(card: dict[str, Any], recipe: dict[str, Any], log: Log) -> Trai
     else:
         card["initial_weights"] = {"source": "random (no ImageNet weights for this backbone can be had offline here)", "file": None, "sha256": None}
     if card["framework"] == "torch":
-        from .models.torch_backend import new_backend
-    else:
-        from .models.keras_backend import new_backend
+        from ..models.torch_backend import new_backend
+
+        return new_backend(card, init_state, device=resolve_device(device).type)
+    from ..models.keras_backend import new_backend
+
     return new_backend(card, init_state)
 
 
@@ -145,7 +146,7 @@ def resolve_backbone_normalisation(recipe: dict[str, Any]) -> list:
     return steps
 
 
-def train(recipe: dict[str, Any], data_dir: str | Path | None = None, models_dir: str | Path | None = None, *, resume: bool = True, log: Log = print, assignment: dict[str, str] | None = None) -> Path:
+def train(recipe: dict[str, Any], data_dir: str | Path | None = None, models_dir: str | Path | None = None, *, resume: bool = True, log: Log = print, assignment: dict[str, str] | None = None, device: str = "auto") -> Path:
     from sklearn.metrics import log_loss, roc_auc_score
     from tqdm.auto import tqdm
 
@@ -155,7 +156,7 @@ def train(recipe: dict[str, Any], data_dir: str | Path | None = None, models_dir
     task, task_input = recipe["task"], recipe.get("input", "whole")
     classes = TASK_CLASSES[task]
     data = recipe.get("data", {"dataset": "mias"})
-    data_dir = Path(data_dir) if data_dir else default_data_dir(data["dataset"])
+    data_dir = Path(data_dir) if data_dir else default_data_dir()
     records = load_dataset(data["dataset"], data_dir)
     split_seed = int(data.get("split_seed", 0))
     assignment = assignment or split_patients(records, seed=split_seed)
@@ -186,7 +187,7 @@ def train(recipe: dict[str, Any], data_dir: str | Path | None = None, models_dir
         "seed_system": recipe.get("seed_system"), "description": recipe.get("description", ""), "seed": seed,
         "preprocessing": pipeline.to_json(), "patch_scale": patch_scale, "recipe_file": recipe.get("recipe_file"),
     }
-    backend = _new_backend(card, recipe, log)
+    backend = _new_backend(card, recipe, log, device)
     run_dir = repo_root() / ".cache" / "runs" / (recipe["name"] + ("-smoke" if recipe.get("smoke") else ""))
     recipe_hash = hashlib.sha256(json.dumps({k: v for k, v in recipe.items() if k != "recipe_file"}, sort_keys=True, default=str).encode()).hexdigest()
     state_file = run_dir / "state.json"
@@ -259,7 +260,7 @@ def train(recipe: dict[str, Any], data_dir: str | Path | None = None, models_dir
 
 def _smoke_subset(records, assignment, task: str, per_class: int = 2) -> list:
     """A few images of each class in each split part: enough to run every code path."""
-    from .samples import lesion_rois, task_truth
+    from ..samples import lesion_rois, task_truth
 
     keep = []
     for part in ("train", "val", "test"):

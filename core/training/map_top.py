@@ -1,8 +1,6 @@
-"""Seed 001's flat 3-class classifier on the lesion-aware backbone: Shen's whole-image top over
-the dense patch map of a patch model's fold runs, trained the seed's way (normal films
-undersampled: "storing 1 Normal case for every 4"), one run per fold.
-
-    python -m core.lesion.run_top RECIPE.yaml [--folds 0 1 ..]
+"""Kind `map_top`: seed 001's flat 3-class classifier on the lesion-aware backbone, Shen's
+whole-image top over the dense patch map of a patch model's fold runs, trained the seed's
+way (normal films undersampled: "storing 1 Normal case for every 4"), one run per fold.
 
 Fold f reuses the patch net that fold f of the patch model trained (`over:` in the recipe),
 so no film the top is judged on was seen by the net beneath it either. Each fold's maps are
@@ -22,11 +20,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .dense import top_input
+from ..lesion.dense import top_input
 from .fold_runs import load_run
 from .folds import fold_parts, run_folds
-from .mias_arrays import load_lesion_images
-from .train_patch import PatchRecipe, fold_maps, train_map_top
+from ..errors import UsageError
+from .data import load_records, recipe_films, with_dataset
+from .folds import K
+from .kinds import register_kind
+from .options import TrainOptions
+from .pack import pack_top
+from .recipe import smoke_name
+from .patch_loop import PatchRecipe, fold_maps, train_map_top
 
 LABELS = ("normal", "benign", "malignant")
 
@@ -48,10 +52,10 @@ def _net_of(run: dict[str, Any]):
 
 
 def run_fold(recipe: dict[str, Any], data, fold: int, out: Path, log=print) -> None:
-    over = recipe["over"] + ("-smoke" if recipe["name"].endswith("-smoke") else "")
+    over = recipe["over"]
     run = load_run(over, fold)
     if run is None:
-        raise FileNotFoundError(f"fold {fold} of {over} has not been run (python -m core train its recipe first)")
+        raise UsageError(f"fold {fold} of {over} has not been run: train its recipe first (python -m core train)")
     r = replace(PatchRecipe.from_dict(run["recipe"].get("train", {})), **{k: v for k, v in recipe.get("train", {}).items() if k in ("top_epochs", "top_lr", "seed")})
     parts = fold_parts(data.records, fold)
     labels = np.array([LABELS.index(rec.label) for rec in data.records])
@@ -81,10 +85,14 @@ def run_fold(recipe: dict[str, Any], data, fold: int, out: Path, log=print) -> N
     log(f"[{recipe['name']}] fold {fold} done in {time.time() - t0:.0f} s")
 
 
-def main(argv: list[str] | None = None) -> None:
-    run_folds(argv, smoke_train={"top_epochs": 3}, build_data=lambda records, recipe: load_lesion_images(records), run_fold=run_fold,
-              description="Flat 3-class top over the dense patch map: fold runs")
-
-
-if __name__ == "__main__":
-    main()
+@register_kind("map_top", required=("name", "kind", "task", "over"), summary="seed 001's flat 3-class top over a patch model's map, per fold")
+def train_map_top_kind(recipe: dict[str, Any], options: TrainOptions, log=print) -> list[Path]:
+    recipe = with_dataset(recipe, options)
+    if options.smoke:  # over the smoke run of the patch model
+        recipe = smoke_name(recipe) | {"over": recipe["over"] + "-smoke"}
+        recipe["train"] = dict(recipe.get("train", {}), top_epochs=3)
+    records = load_records(recipe, options)
+    data = recipe_films(records, int(recipe.get("input_max_side", 1024)), options, log)
+    folds = options.folds or ((0,) if options.smoke else tuple(range(K)))
+    run_folds(recipe, data, folds, run_fold, fresh=options.smoke or options.restart, log=log)
+    return [pack_top(recipe, records, options, log=log)]
