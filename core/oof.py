@@ -68,7 +68,7 @@ def oof_summary(view: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> dict[s
         "n_images": int(len(view)), "n_patients": int(view["patient_id"].nunique()), "positives": int(y.sum()), "folds": int(view["fold"].nunique()),
         "roc_auc": {"value": _auc(y, s), "ci_low": lo, "ci_high": hi},
         "pr_auc": {"value": _ap(y, s), "ci_low": plo, "ci_high": phi},
-        "fold_roc_auc": {"mean": float(np.nanmean(per_fold)), "sd": float(np.nanstd(per_fold, ddof=1)) if len(per_fold) > 1 else float("nan"), "values": [float(v) for v in per_fold]},
+        "fold_roc_auc": {"mean": float(np.nanmean(per_fold)) if np.isfinite(per_fold).any() else float("nan"), "sd": float(np.nanstd(per_fold, ddof=1)) if np.isfinite(per_fold).sum() > 1 else float("nan"), "values": [float(v) for v in per_fold]},
     }
 
 

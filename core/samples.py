@@ -7,6 +7,7 @@ once per image and cached in memory; augmentation and the cheap tail run per bat
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -21,12 +22,24 @@ TASK_CLASSES: dict[str, tuple[str, ...]] = {name: s.classes for name, s in SPACE
 
 
 def lesion_rois(record: Record) -> list[tuple[Roi, str]]:
-    """(roi, severity) for every lesion with coordinates."""
+    """(roi, severity) for every lesion with geometry: its centre and radius (MIAS), or the
+    centre and half-size of its mask file (CBIS-DDSM ROI masks, Mini-DDSM contours)."""
     out = []
     for lesion in record.lesions:
         if lesion.center is not None:
             out.append(((float(lesion.center[0]), float(lesion.center[1]), float(lesion.radius or 0.0)), lesion.severity))
+        elif lesion.mask_path:
+            roi = _mask_roi(lesion.mask_path)
+            if roi is not None:
+                out.append((roi, lesion.severity))
     return out
+
+
+@lru_cache(maxsize=4096)
+def _mask_roi(path: str) -> Roi | None:
+    from .lesion.truth import circle_of_mask, read_mask
+
+    return circle_of_mask(read_mask(path))
 
 
 @dataclass

@@ -16,7 +16,7 @@ import pandas as pd
 from ..io import read_image
 from ..training.folds import K, fold_parts
 from ..models import kinds, registry
-from ..models.card import repo_root
+from ..models.card import scratch_dir
 from ..models.tta import augmented
 from ..types import Record
 
@@ -24,8 +24,14 @@ Log = Callable[[str], None]
 SCORES_FILE = "member_scores.csv"
 
 
-def cache_path(name: str) -> Path:
-    return repo_root() / ".cache" / "ensemble_scores" / f"{name}.csv"
+def cache_path(name: str, card: dict[str, Any] | None = None, records: Sequence[Record] = ()) -> Path:
+    """Keyed by the member's weights and the films scored: a retrained member, or the same
+    name trained on another data set, never reuses older scores."""
+    import hashlib
+    import json
+
+    key = hashlib.sha256(json.dumps([(card or {}).get("weights", {}).get("sha256"), [r.image_id for r in records]]).encode()).hexdigest()[:16]
+    return scratch_dir("ensemble_scores") / f"{name}-{key}.csv"
 
 
 def folds_available(card: dict[str, Any], folds: Sequence[int] = tuple(range(K))) -> list[int]:
@@ -37,7 +43,7 @@ def member_scores(name: str, records: Sequence[Record], augmentations: Sequence[
     """Rows image_id, patient_id, fold, part, label, member, aug, p_<class>… for every fold run
     of `name` on this machine (cached; missing (fold, augmentation) pairs are computed)."""
     card = registry.card(name, models_dir)
-    path = cache_path(name)
+    path = cache_path(name, card, records)
     done = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=["fold", "aug"])
     have = set(zip(done["fold"].astype(int), done["aug"]))
     parts = [done]

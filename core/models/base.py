@@ -246,11 +246,11 @@ def build_classifier(card: dict[str, Any], root: str) -> "ImageClassifier":
 def fold_classifier(card: dict[str, Any], fold: int) -> "ImageClassifier | None":
     """Fold 0 is the shipped model; folds 1-4 live where `train --oof` left them."""
     from . import registry
-    from .card import repo_root
+    from .card import scratch_dir
 
     if fold == 0:
         return registry.load(card["name"], Path(card["_folder"]).parent) if registry.weights_available(card) else None
-    scratch = repo_root() / ".cache" / "oof_models"
+    scratch = scratch_dir("oof_models")
     name = f"{card['name']}-fold{fold}"
     return registry.load(name, scratch) if (scratch / name / "predictions.csv").exists() else None  # a finished run
 

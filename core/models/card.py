@@ -18,6 +18,16 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
+def scratch_dir(kind: str) -> Path:
+    """Git-ignored working files of training runs (`.cache/<kind>/`): fold runs, checkpoints,
+    member scores. `$MAMMO_RUNS` moves them, so two runs of one recipe name (a test on
+    another data set, say) never share a folder."""
+    import os
+
+    base = os.environ.get("MAMMO_RUNS")
+    return (Path(base) if base else repo_root() / ".cache") / kind
+
+
 def default_models_dir() -> Path:
     return repo_root() / "models"
 

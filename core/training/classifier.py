@@ -32,7 +32,7 @@ from ..augment import Augment
 from ..datasets import load_dataset
 from ..errors import UsageError
 from ..models.trainable import Trainable
-from ..models.card import default_models_dir, repo_root, sha256_file
+from ..models.card import default_models_dir, scratch_dir, sha256_file
 from .device import resolve_device
 from .kinds import register_kind
 from .options import TrainOptions
@@ -178,6 +178,9 @@ def train(recipe: dict[str, Any], data_dir: str | Path | None = None, models_dir
     if len(val_idx) == 0 or len(train_idx) == 0:
         raise UsageError("no training or validation samples for this recipe")
     counts = np.bincount(samples.labels[train_idx], minlength=len(classes))
+    if (counts == 0).any():  # e.g. stage 1 on CBIS-DDSM, which has no normal films
+        absent = [c for c, n in zip(classes, counts) if n == 0]
+        raise UsageError(f"the {data['dataset']} training films hold no {' or '.join(absent)} samples for task {task}: this recipe cannot train on that data set")
     class_weight = (len(train_idx) / (len(classes) * np.maximum(counts, 1))).astype(np.float32) if recipe.get("balance", "class_weight") == "class_weight" else np.ones(len(classes), np.float32)
     log(f"train samples {counts.tolist()} ({classes}), val samples {len(val_idx)}, class weights {np.round(class_weight, 3).tolist()}")
 
@@ -188,7 +191,7 @@ def train(recipe: dict[str, Any], data_dir: str | Path | None = None, models_dir
         "preprocessing": pipeline.to_json(), "patch_scale": patch_scale, "recipe_file": recipe.get("recipe_file"),
     }
     backend = _new_backend(card, recipe, log, device)
-    run_dir = repo_root() / ".cache" / "runs" / (recipe["name"] + ("-smoke" if recipe.get("smoke") else ""))
+    run_dir = scratch_dir("runs") / (recipe["name"] + ("-smoke" if recipe.get("smoke") else ""))
     recipe_hash = hashlib.sha256(json.dumps({k: v for k, v in recipe.items() if k != "recipe_file"}, sort_keys=True, default=str).encode()).hexdigest()
     state_file = run_dir / "state.json"
     stale_run = state_file.exists() and json.loads(state_file.read_text()).get("recipe_hash") != recipe_hash

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..datasets import load_dataset
 from .folds import K, fold_parts
-from ..models.card import default_models_dir, read_card, repo_root, write_card
+from ..models.card import default_models_dir, read_card, scratch_dir, write_card
 from ..oof import OOF_FILE, card_oof
 from .classifier import train
 from .recipe import default_data_dir
@@ -33,7 +33,7 @@ def train_oof(recipe: dict[str, Any], data_dir: str | Path | None = None, models
     """Fold 0 is the shipped model (retrained unless `reuse_shipped`: its split is the fixed one)."""
     data_dir = Path(data_dir) if data_dir else default_data_dir()
     records = load_dataset(recipe.get("data", {}).get("dataset", "mias"), data_dir)
-    scratch = repo_root() / ".cache" / "oof_models"
+    scratch = scratch_dir("oof_models")
     parts = []
     for fold in folds if folds is not None else range(K):
         split = fold_parts(records, fold)

