@@ -8,7 +8,11 @@
    of the dense patch net (EfficientNet-Lite0, 128-px patches, batch 32) on CPU, and on CUDA
    when one is visible, for each number of loader workers;
 3. peak RSS of planning and reading one epoch of patches for N and 4N films (the cache
-   reads from memory maps, so the ratio should stay near 1).
+   reads from memory maps, so the ratio should stay near 1);
+4. `--synthetic 200 2000`: peak RSS of training on a synthetic CBIS-DDSM archive
+   (`core.datasets.synthetic`) of each size, in a fresh process each: the records, the film
+   cache build, one epoch's patch plan with every patch read through the DataLoader, a few
+   optimiser steps of the dense patch net, and the U-Net's memory-mapped inputs.
 """
 
 from __future__ import annotations
@@ -105,11 +109,76 @@ def epoch_rss(n: int, root: str) -> float:
     return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()[-1])
 
 
+def train_rss_child(archive: str, n: int, cache_root: str, steps: int = 4) -> None:
+    """In a fresh process: train on the first `n` films of `archive`; prints VmHWM in MB."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from core.datasets import load_dataset
+    from core.lesion.patch_net import DensePatchNet, data_config
+    from core.training.cache import FilmCache, FilmPipeline
+    from core.training.films import stream_films
+    from core.training.patches import PatchDataset, patch_loader, plan_patches
+    from core.training.unet_loop import build_seg_data
+
+    recs = load_dataset("cbis", archive)[:n]
+    data = stream_films(recs, cache=FilmCache(FilmPipeline(1024), root=Path(cache_root)), log=lambda _: None)
+    net = DensePatchNet()
+    cfg = data_config(net.trunk)
+    side = net.stride * net.window
+    plan = plan_patches(data.films, [r.label for r in recs], range(len(recs)), data.cache, side, np.random.default_rng(0))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+    read = 0
+    for b, (x, y) in enumerate(patch_loader(PatchDataset(plan, data.films, data.cache, side, cfg["mean"], cfg["std"]), 32)):
+        read += len(y)
+        if b < steps:
+            loss = F.cross_entropy(net(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    seg = build_seg_data(data, 256, log=lambda _: None)
+    masked = int(sum(np.asarray(seg.masks[i]).any() for i in range(len(recs))))
+    hwm = [int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")][0] / 1024
+    print(f"{len(recs)} {len(plan)} {read} {masked} {hwm:.1f}")
+
+
+def synthetic_rss(sizes: list[int], workers: int) -> None:
+    from core.datasets.synthetic import write_cbis_archive
+    from core.training.cache import FilmCache, FilmPipeline
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        archive = write_cbis_archive(Path(tmp) / "CBIS", max(sizes), seed=0, long_side=1024, workers=workers)
+        print(f"synthetic CBIS-DDSM archive: {max(sizes)} films (1,024-px long side) written in {time.perf_counter() - t0:.0f} s")
+        from core.datasets import load_dataset
+
+        recs = load_dataset("cbis", archive)
+        _, stats = FilmCache(FilmPipeline(1024), root=Path(tmp) / "cache").build(recs, workers=workers)
+        print(f"film cache build, synthetic CBIS-DDSM (RLE DICOMs + ROI-mask DICOMs): {stats.films_per_s:.1f} films/s cold with {workers} process(es)")
+        figures = {}
+        for n in sizes:
+            out = subprocess.run([sys.executable, __file__, "--child-rss", str(archive), str(n), str(Path(tmp) / "cache")], capture_output=True, text=True, check=True).stdout.split()
+            films, planned, read, masked, mb = int(out[0]), int(out[1]), int(out[2]), int(out[3]), float(out[4])
+            figures[n] = mb
+            print(f"training on {films} synthetic films: {planned} patches planned, {read} read, {masked} U-Net masks from ROI DICOMs; peak RSS {mb:.0f} MB")
+        lo, hi = min(sizes), max(sizes)
+        print(f"peak RSS ratio {hi} vs {lo} films: {figures[hi] / figures[lo]:.2f} (target <= 1.15)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--films", type=int, default=80)
     ap.add_argument("--workers", type=int, nargs="*", default=[0, 2])
+    ap.add_argument("--synthetic", type=int, nargs="*", default=None, metavar="N", help="only the synthetic-archive RSS figures, e.g. 200 2000")
+    ap.add_argument("--child-rss", nargs=3, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child_rss:
+        train_rss_child(args.child_rss[0], int(args.child_rss[1]), args.child_rss[2])
+        return
+    if args.synthetic:
+        synthetic_rss(args.synthetic, max(args.workers))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         cache_build(322, root)
