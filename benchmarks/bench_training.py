@@ -138,7 +138,7 @@ def train_rss_child(archive: str, n: int, cache_root: str, steps: int = 4) -> No
             loss.backward()
             opt.step()
     seg = build_seg_data(data, 256, log=lambda _: None)
-    masked = int(sum(np.asarray(seg.masks[i]).any() for i in range(len(recs))))
+    masked = int(sum(seg.masks[i].any() for i in range(len(recs))))  # every row read once
     hwm = [int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")][0] / 1024
     print(f"{len(recs)} {len(plan)} {read} {masked} {hwm:.1f}")
 

@@ -366,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--folds", default=None, help="folds to run, e.g. 0,1 (default all 5)")
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto: CUDA when torch sees one (bf16 autocast there)")
     s.add_argument("--workers", type=int, default=0, help="DataLoader workers and film-cache processes (0: in process)")
-    s.add_argument("--address", default=None, help="a Ray cluster's address: the patch net's epochs run on Ray Train there")
+    s.add_argument("--address", default=None, metavar="local|HOST:PORT", help="the dense patch net's epochs on Ray Train with --workers workers: 'local' starts Ray here, else a cluster's address")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("evaluate", help="recompute a model's metrics from its weights, or judge a score file")

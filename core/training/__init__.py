@@ -22,8 +22,13 @@ def train_recipe(recipe_file: str | Path, options: TrainOptions = TrainOptions()
     from .kinds import get_kind, kind_name
     from .recipe import load_recipe
 
+    from ..errors import UsageError
+
     recipe = load_recipe(recipe_file)
-    return get_kind(kind_name(recipe)).train(recipe, options, log)
+    kind = get_kind(kind_name(recipe))
+    if options.address and not kind.on_ray:
+        raise UsageError(f"--address: recipes of kind {kind.name} train in one process; the dense patch net (kind patch_dense) runs on Ray Train")
+    return kind.train(recipe, options, log)
 
 
 __all__ = ["TrainOptions", "train_recipe"]

@@ -28,14 +28,15 @@ class Kind:
     train: Trainer
     required: tuple[str, ...]  # recipe keys the kind cannot do without
     summary: str
+    on_ray: bool = False  # its epochs can run on Ray Train workers (`--address`)
 
 
 _KINDS: dict[str, Kind] = {}
 
 
-def register_kind(name: str, *, required: tuple[str, ...], summary: str) -> Callable[[Trainer], Trainer]:
+def register_kind(name: str, *, required: tuple[str, ...], summary: str, on_ray: bool = False) -> Callable[[Trainer], Trainer]:
     def wrap(fn: Trainer) -> Trainer:
-        _KINDS[name] = Kind(name, fn, required, summary)
+        _KINDS[name] = Kind(name, fn, required, summary, on_ray)
         return fn
 
     return wrap

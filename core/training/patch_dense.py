@@ -32,12 +32,12 @@ from .patch_loop import PatchRecipe, choose_rules, fold_maps, train_map_top, tra
 LABEL_INDEX = {"normal": 0, "benign": 1, "malignant": 2}
 
 
-def run_fold(recipe: dict[str, Any], data, fold: int, out: Path, log=print, *, device=None, workers: int = 0) -> None:
+def run_fold(recipe: dict[str, Any], data, fold: int, out: Path, log=print, *, device=None, workers: int = 0, options: TrainOptions | None = None) -> None:
     r = PatchRecipe.from_dict(recipe.get("train", {}))
     parts = fold_parts(data.records, fold)
     t0 = time.time()
     log(f"[{recipe['name']}] fold {fold}: train {len(parts['train'])} val {len(parts['val'])} test {len(parts['test'])} images")
-    net, history, info = train_patch_net(data, parts["train"], parts["val"], r, log, device=device, workers=workers)
+    net, history, info = train_patch_net(data, parts["train"], parts["val"], r, log, device=device, workers=workers, ray=_ray_target(options, out / f"ray_fold{fold}", device))
     every = np.arange(len(data.records))
     # Shen's top is trained on the training images' maps: fold 0 (the shipped model) always,
     # other folds only when the recipe asks (`oof_top: true`), since dense maps of every
@@ -73,17 +73,27 @@ def run_fold(recipe: dict[str, Any], data, fold: int, out: Path, log=print, *, d
     log(f"[{recipe['name']}] fold {fold} done in {time.time() - t0:.0f} s; rules {rules['stage1_rule']} / {rules['stage2_rule']}")
 
 
+def _ray_target(options: TrainOptions | None, storage: Path, device):
+    """`--address`: this fold's epochs on Ray Train (`--workers` workers, GPUs when the
+    device is CUDA); checkpoints per epoch under the fold's run folder, so a rerun resumes."""
+    if options is None or not options.address:
+        return None
+    from .ray_fit import RayTarget
+
+    return RayTarget(options.address, max(1, options.workers), getattr(device, "type", "cpu") == "cuda", storage.resolve())
+
+
 SMOKE_TRAIN = {"epochs": 1, "head_epochs": 1, "max_batches": 2, "top_epochs": 3}
 
 
-@register_kind("patch_dense", required=("name", "kind", "train"), summary="dense patch classifier over the whole breast, map -> image score, and Shen's end-to-end top")
+@register_kind("patch_dense", required=("name", "kind", "train"), summary="dense patch classifier over the whole breast, map -> image score, and Shen's end-to-end top", on_ray=True)
 def train_patch_dense(recipe: dict[str, Any], options: TrainOptions, log=print) -> list[Path]:
     recipe = with_dataset(recipe, options)
     if options.smoke:
         recipe = smoke_name(recipe)
-        recipe["train"] = dict(recipe.get("train", {}), **SMOKE_TRAIN)
+        recipe["train"] = dict(recipe.get("train", {}), **SMOKE_TRAIN) | {"head_epochs": min(1, int(recipe.get("train", {}).get("head_epochs", 1)))}
     records = load_records(recipe, options)
     data = recipe_films(records, int(recipe.get("input_max_side", 1024)), options, log)
     folds = options.folds or ((0,) if options.smoke else tuple(range(K)))
-    run_folds(recipe, data, folds, partial(run_fold, device=resolve_device(options.device), workers=options.workers), fresh=options.smoke or options.restart, log=log)
+    run_folds(recipe, data, folds, partial(run_fold, device=resolve_device(options.device), workers=0 if options.address else options.workers, options=options), fresh=options.smoke or options.restart, log=log)
     return pack_patch(recipe, records, options, log=log)

@@ -83,10 +83,31 @@ def choose_rules(maps: list[dict[str, np.ndarray]], data: StreamedFilms, idx: np
     return {"stage1_rule": best.get("stage1_rule", "max"), "stage2_rule": best.get("stage2_rule", "max"), "candidates": best["candidates"]}
 
 
-def train_patch_net(data: StreamedFilms, train_idx: np.ndarray, val_idx: np.ndarray, recipe: PatchRecipe, log: Log = print, *, device=None, workers: int = 0) -> tuple[DensePatchNet, list[dict[str, Any]], dict[str, Any]]:
+def fit_epoch(net, loader, opt, weight, device, *, head_only: bool, max_batches: int | None = None) -> tuple[list[float], int]:
+    """One pass over the loader: the step every device and every Ray Train worker runs."""
+    net.train()
+    if head_only:
+        getattr(net, "module", net).trunk.eval()  # frozen trunk keeps its ImageNet BatchNorm statistics
+    losses, seen = [], 0
+    for b, (xb, yb) in enumerate(loader):
+        if max_batches is not None and b >= max_batches:
+            break
+        xb = xb.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        with autocast(device):
+            loss = F.cross_entropy(net(xb).float(), yb.to(device), weight=weight)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+        seen += len(yb)
+    return losses, seen
+
+
+def train_patch_net(data: StreamedFilms, train_idx: np.ndarray, val_idx: np.ndarray, recipe: PatchRecipe, log: Log = print, *, device=None, workers: int = 0, ray=None) -> tuple[DensePatchNet, list[dict[str, Any]], dict[str, Any]]:
     """Each epoch: a fresh patch plan over the training films (the recipe's sampling), its
     patches cut from the film cache by a DataLoader with `workers`, on `device` (bf16
-    autocast on CUDA); the epoch is chosen on the validation films' dense maps."""
+    autocast on CUDA), or on Ray Train workers (`ray`: a `RayTarget`); the epoch is chosen
+    on the validation films' dense maps, here."""
     device = device or torch.device("cpu")
     torch.manual_seed(recipe.seed)
     rng = np.random.default_rng(recipe.seed)
@@ -103,7 +124,7 @@ def train_patch_net(data: StreamedFilms, train_idx: np.ndarray, val_idx: np.ndar
     y1 = np.array([l != "normal" for l in val_labels])
     y2 = np.array([l == "malignant" for l in val_labels])
     total = recipe.head_epochs + recipe.epochs
-    log(f"patch net on {describe(device)}, {workers} loader workers")
+    log(f"patch net on {describe(device)}, {workers} loader workers" if ray is None else f"patch net epochs on Ray Train: {ray.describe()}")
     for epoch in range(total):
         head_only = epoch < recipe.head_epochs
         for p in net.trunk.parameters():
@@ -119,21 +140,12 @@ def train_patch_net(data: StreamedFilms, train_idx: np.ndarray, val_idx: np.ndar
         counts = plan.counts()
         weight = torch.tensor(len(plan) / (3 * np.maximum(counts, 1)), dtype=torch.float32, device=device)
         loader = patch_loader(PatchDataset(plan, data.films, data.cache, side, cfg["mean"], cfg["std"], seed=recipe.seed * 1000 + epoch), recipe.batch_size, workers=workers, seed=recipe.seed * 1000 + epoch)
-        net.train()
-        if head_only:
-            net.trunk.eval()  # frozen trunk keeps its ImageNet BatchNorm statistics
-        losses, seen = [], 0
-        for b, (xb, yb) in enumerate(loader):
-            if recipe.max_batches is not None and b >= recipe.max_batches:
-                break
-            xb = xb.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-            with autocast(device):
-                loss = F.cross_entropy(net(xb).float(), yb.to(device), weight=weight)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(float(loss.detach()))
-            seen += len(yb)
+        if ray is not None:  # the same epoch, data-parallel on Ray Train workers
+            from .ray_fit import fit_epoch_on_ray
+
+            losses, seen = fit_epoch_on_ray(net, opt, plan, data, cfg, weight, head_only=head_only, epoch=epoch, recipe=recipe, target=ray)
+        else:
+            losses, seen = fit_epoch(net, loader, opt, weight, device, head_only=head_only, max_batches=recipe.max_batches)
         train_s = time.time() - t0
         maps = fold_maps(net, data, val_idx, cfg)
         s = np.array([stage_scores(m, "top_area_mean:4096", "top_area_mean:4096") for m in maps])

@@ -56,14 +56,15 @@ def unet_pipeline(size: int) -> Pipeline:
 @dataclass
 class SegData:
     records: list[Record]
-    inputs: np.ndarray  # N x S x S float16, memory-mapped from the cache
-    masks: np.ndarray  # N x S x S uint8, memory-mapped
+    inputs: "RowFile"  # N x S x S float16, read from the cache row by row
+    masks: "RowFile"  # N x S x S uint8
     has_geometry: np.ndarray  # N bool: lesion geometry known (or a normal film)
 
 
 def build_seg_data(films: StreamedFilms, size: int, log: Log = print) -> SegData:
     """U-Net inputs and lesion masks (circles, ROI masks or contours) at `size`, written once
-    beside the film cache as two memory-mapped arrays, so memory stays flat in archive size."""
+    beside the film cache as two `.npy` files read row by row, so memory stays flat in
+    archive size."""
     import hashlib
     import json
     import os
@@ -72,24 +73,53 @@ def build_seg_data(films: StreamedFilms, size: int, log: Log = print) -> SegData
     key = hashlib.sha256(json.dumps([SEG_VERSION, size, [f.key for f in films.films]]).encode()).hexdigest()[:20]
     folder = films.cache.folder.parent / "unet"
     paths = {k: folder / f"{key}-{k}.npy" for k in ("inputs", "masks")}
+    n = len(films.films)
     if not all(p.exists() for p in paths.values()):
         t0 = time.time()
         folder.mkdir(parents=True, exist_ok=True)
         tmp = {k: p.with_name(f".{p.stem}.{os.getpid()}.tmp.npy") for k, p in paths.items()}
-        n = len(films.films)
-        xs = np.lib.format.open_memmap(tmp["inputs"], "w+", np.float16, (n, size, size))
-        ms = np.lib.format.open_memmap(tmp["masks"], "w+", np.uint8, (n, size, size))
-        for i, film in enumerate(films.films):
-            x, _ = pipe.apply(np.asarray(films.cache.image(film), np.float32))
-            m, _ = resize_pad(films.cache.lesions(film).astype(np.float32), Transform((film.shape[0], film.shape[1])), size)
-            xs[i], ms[i] = x, m > 0.5
-        xs.flush(), ms.flush()
-        del xs, ms
+        with open(tmp["inputs"], "wb") as fx, open(tmp["masks"], "wb") as fm:  # plain writes: no dirty mapped pages
+            np.lib.format.write_array_header_1_0(fx, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)), "fortran_order": False, "shape": (n, size, size)})
+            np.lib.format.write_array_header_1_0(fm, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False, "shape": (n, size, size)})
+            for film in films.films:
+                x, _ = pipe.apply(np.asarray(films.cache.image(film), np.float32))
+                m, _ = resize_pad(films.cache.lesions(film).astype(np.float32), Transform((film.shape[0], film.shape[1])), size)
+                fx.write(x.astype(np.float16).tobytes())
+                fm.write((m > 0.5).astype(np.uint8).tobytes())
         for k in paths:
             os.replace(tmp[k], paths[k])
         log(f"U-Net inputs of {n} films at {size} px in {time.time() - t0:.1f} s")
     geometry = np.array([r.label == "normal" or bool(f.circles) for r, f in zip(films.records, films.films)])
-    return SegData(list(films.records), np.load(paths["inputs"], mmap_mode="r"), np.load(paths["masks"], mmap_mode="r"), geometry)
+    return SegData(list(films.records), RowFile(paths["inputs"]), RowFile(paths["masks"]), geometry)
+
+
+class RowFile:
+    """Rows of a `.npy` file read on demand (`rows[i]`, `rows[idx]`, `rows[a:b]`) with plain
+    reads, not a memory map: what an epoch touches is not kept resident, so memory stays
+    flat however large the archive."""
+
+    def __init__(self, path):
+        with open(path, "rb") as fh:
+            np.lib.format.read_magic(fh)  # written as version 1.0 above
+            self.shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+            self.offset = fh.tell()
+        self.path, self.dtype = path, np.dtype(dtype)
+        self.row_bytes = int(np.prod(self.shape[1:])) * self.dtype.itemsize
+
+    def __len__(self) -> int:
+        return int(self.shape[0])
+
+    def _row(self, i: int) -> np.ndarray:
+        with open(self.path, "rb") as fh:
+            fh.seek(self.offset + int(i) * self.row_bytes)
+            return np.frombuffer(fh.read(self.row_bytes), self.dtype).reshape(self.shape[1:])
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            i = range(*i.indices(len(self)))
+        if isinstance(i, (range, list, np.ndarray)):
+            return np.stack([self._row(j) for j in i]) if len(i) else np.zeros((0, *self.shape[1:]), self.dtype)
+        return self._row(int(i))
 
 
 def _augment(x: np.ndarray, m: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
