@@ -26,8 +26,8 @@ def test_each_film_decoded_once_keyed_by_content_and_pipeline(tmp_path, four_fil
     again, second = cache.build(four_films)
     assert second.decoded == 0 and [f.key for f in again] == [f.key for f in films]
     assert film_key(four_films[0], FilmPipeline(512)) != film_key(four_films[0], FilmPipeline(1024))
-    img = cache.image(films[0])
-    assert isinstance(img, np.memmap) and img.shape == films[0].shape and max(img.shape) == 512
+    img = cache.image_levels(films[0])
+    assert isinstance(img, np.memmap) and img.dtype == np.uint16 and img.shape == films[0].shape and max(img.shape) == 512
     # lesion circles scaled with the film: MIAS is 1024 px, so half
     lesion = four_films[0].lesions[0]
     cx, cy, r, severity = films[0].circles[0]

@@ -2,7 +2,7 @@
 
 Why: a CBIS-DDSM film is ~25 MB of 16-bit pixels and the archive 163 GB, so training cannot
 hold the films in memory as the MIAS runs did. Each film is decoded once, shrunk to the
-recipe's resolution and written as a float16 `.npy` that training memory-maps, with its
+recipe's resolution and written as a uint16 `.npy` (exact for 8-bit films) that training memory-maps, with its
 breast mask and lesion geometry (circles from the dataset's centres, or from its ROI masks:
 CBIS-DDSM mask DICOMs, Mini-DDSM contour masks). The key is the SHA-256 of the file's bytes
 (and of its mask files) and of the pipeline, so a renamed copy hits and a changed pipeline
@@ -26,7 +26,8 @@ import numpy as np
 from ..lesion.truth import circle_of_mask, read_mask
 from ..types import Record
 
-CACHE_VERSION = 1
+CACHE_VERSION = 3  # 2: films as uint16 (MIAS's 8-bit values exactly); 3: breast masks at full resolution (what the served model sees)
+LEVELS = 65535.0
 MASK_STRIDE = 8  # breast masks are kept at 1/8 resolution: enough to place patches
 
 
@@ -128,7 +129,7 @@ def decode_film(record: Record, pipeline: FilmPipeline, folder: Path) -> tuple[C
             circles.append((*c, lesion.severity))
     folder.mkdir(parents=True, exist_ok=True)
     tmp = f".{os.getpid()}.tmp.npy"
-    for suffix, arr in (("image", img.astype(np.float16)), ("breast", breast[::MASK_STRIDE, ::MASK_STRIDE]), ("lesions", lesion_mask)):
+    for suffix, arr in (("image", np.round(np.clip(img, 0, 1) * LEVELS).astype(np.uint16)), ("breast", breast), ("lesions", lesion_mask)):
         if suffix == "lesions" and not lesion_mask.any():
             continue
         np.save(folder / f"{key}-{suffix}{tmp}", arr)
@@ -170,15 +171,20 @@ class FilmCache:
         return films, BuildStats(len(films), sum(decoded for _, decoded in done), time.perf_counter() - t0)
 
     def image(self, film: CachedFilm) -> np.ndarray:
+        """The whole film as float32 in [0, 1]."""
+        return self.image_levels(film).astype(np.float32) / LEVELS
+
+    def image_levels(self, film: CachedFilm) -> np.ndarray:
+        """The film's uint16 levels, memory-mapped: cut patches from it, then divide by LEVELS."""
         return np.load(self.folder / f"{film.key}-image.npy", mmap_mode="r")
 
     def breast(self, film: CachedFilm) -> np.ndarray:
-        """The breast mask at full cache resolution (stored at 1/8, repeated back)."""
-        small = np.load(self.folder / f"{film.key}-breast.npy")
-        return np.repeat(np.repeat(small, MASK_STRIDE, 0), MASK_STRIDE, 1)[: film.shape[0], : film.shape[1]]
+        """The breast mask at full cache resolution, exactly as the served model computes it."""
+        return np.load(self.folder / f"{film.key}-breast.npy")
 
     def breast_small(self, film: CachedFilm) -> np.ndarray:
-        return np.load(self.folder / f"{film.key}-breast.npy")
+        """Every MASK_STRIDE-th pixel of the breast mask: enough to place patches."""
+        return np.ascontiguousarray(self.breast(film)[::MASK_STRIDE, ::MASK_STRIDE])
 
     def lesions(self, film: CachedFilm) -> np.ndarray:
         """The union of the film's lesion masks (ROI masks, contours, else its circles)."""

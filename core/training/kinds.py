@@ -32,6 +32,7 @@ class Kind:
 
 
 _KINDS: dict[str, Kind] = {}
+_LOADED = False  # a module imported on its own registers only its kind: load them all once
 
 
 def register_kind(name: str, *, required: tuple[str, ...], summary: str, on_ray: bool = False) -> Callable[[Trainer], Trainer]:
@@ -51,9 +52,11 @@ def kind_name(recipe: dict[str, Any]) -> str:
 
 
 def get_kind(name: str) -> Kind:
-    if not _KINDS:
+    global _LOADED
+    if not _LOADED:
         for module in _MODULES:
             importlib.import_module(f"{__package__}.{module}")
+        _LOADED = True
     if name not in _KINDS:
         raise UsageError(f"unknown recipe kind {name!r}; known kinds: {', '.join(sorted(_KINDS))}")
     return _KINDS[name]

@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .cache import MASK_STRIDE, CachedFilm, FilmCache
+from .cache import LEVELS, MASK_STRIDE, CachedFilm, FilmCache
 
 SEVERITY_CLASS = {"benign": 1, "malignant": 2}
 
@@ -100,9 +100,9 @@ class PatchDataset:
         if i not in self._open:
             if len(self._open) > 64:
                 self._open.clear()
-            self._open[i] = self.cache.image(self.films[i])
+            self._open[i] = self.cache.image_levels(self.films[i])
         x0, y0, s = int(self.plan.x0[k]), int(self.plan.y0[k]), self.side
-        p = np.asarray(self._open[i][y0 : y0 + s, x0 : x0 + s], np.float32)
+        p = np.asarray(self._open[i][y0 : y0 + s, x0 : x0 + s], np.float32) / LEVELS
         if self.augment:
             p = augment_patch(p, np.random.default_rng((self.seed, k)))
         x = (np.broadcast_to(p, (3, s, s)) - self.mean) / self.std
