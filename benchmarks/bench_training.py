@@ -12,7 +12,8 @@
 4. `--synthetic 200 2000`: peak RSS of training on a synthetic CBIS-DDSM archive
    (`core.datasets.synthetic`) of each size, in a fresh process each: the records, the film
    cache build, one epoch's patch plan with every patch read through the DataLoader, a few
-   optimiser steps of the dense patch net, and the U-Net's memory-mapped inputs.
+   optimiser steps of the dense patch net, the U-Net's inputs, and the classifiers'
+   inputs (224-px whole films, 128-px lesion patches) written to disk and read row by row.
 """
 
 from __future__ import annotations
@@ -120,6 +121,8 @@ def train_rss_child(archive: str, n: int, cache_root: str, steps: int = 4) -> No
     from core.training.cache import FilmCache, FilmPipeline
     from core.training.films import stream_films
     from core.training.patches import PatchDataset, patch_loader, plan_patches
+    from core.preprocess import Pipeline
+    from core.training.sample_store import stored_samples
     from core.training.unet_loop import build_seg_data
 
     recs = load_dataset("cbis", archive)[:n]
@@ -139,8 +142,14 @@ def train_rss_child(archive: str, n: int, cache_root: str, steps: int = 4) -> No
             opt.step()
     seg = build_seg_data(data, 256, log=lambda _: None)
     masked = int(sum(seg.masks[i].any() for i in range(len(recs))))  # every row read once
+    whole = Pipeline.from_json([["limit_size", {"max_side": 1024}], ["breast_crop", {}], ["orient_left", {}], ["resize_pad", {"size": 224}]])
+    patch = Pipeline.from_json([["clahe", {"clip_limit": 2.0}], ["median", {"ksize": 3}], ["resize", {"size": 128}]])
+    inputs = 0
+    for task_input, front, jitter in (("whole", whole, 0), ("patch", patch, 3)):  # the classifier recipes' fronts
+        samples = stored_samples(recs, "flat3", task_input, front, jitter=jitter, root=Path(cache_root), log=lambda _: None)
+        inputs += sum(np.isfinite(samples.inputs[i]).all() for i in range(len(samples.labels)))
     hwm = [int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")][0] / 1024
-    print(f"{len(recs)} {len(plan)} {read} {masked} {hwm:.1f}")
+    print(f"{len(recs)} {len(plan)} {read} {masked} {inputs} {hwm:.1f}")
 
 
 def synthetic_rss(sizes: list[int], workers: int) -> None:
@@ -159,9 +168,9 @@ def synthetic_rss(sizes: list[int], workers: int) -> None:
         figures = {}
         for n in sizes:
             out = subprocess.run([sys.executable, __file__, "--child-rss", str(archive), str(n), str(Path(tmp) / "cache")], capture_output=True, text=True, check=True).stdout.split()
-            films, planned, read, masked, mb = int(out[0]), int(out[1]), int(out[2]), int(out[3]), float(out[4])
+            films, planned, read, masked, inputs, mb = int(out[0]), int(out[1]), int(out[2]), int(out[3]), int(out[4]), float(out[5])
             figures[n] = mb
-            print(f"training on {films} synthetic films: {planned} patches planned, {read} read, {masked} U-Net masks from ROI DICOMs; peak RSS {mb:.0f} MB")
+            print(f"training on {films} synthetic films: {planned} patches planned, {read} read, {masked} U-Net masks from ROI DICOMs, {inputs} classifier inputs; peak RSS {mb:.0f} MB")
         lo, hi = min(sizes), max(sizes)
         print(f"peak RSS ratio {hi} vs {lo} films: {figures[hi] / figures[lo]:.2f} (target <= 1.15)")
 

@@ -1,14 +1,15 @@
 """Turn dataset records into model inputs for one task: whole images, or lesion patches.
 
 The slow, deterministic front of a pipeline (decode, crop, CLAHE, resize) is computed
-once per image and cached in memory; augmentation and the cheap tail run per batch.
+once per image, held in memory for a few films or written to disk for an archive
+(`core.training.sample_store`); augmentation and the cheap tail run per batch.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -46,7 +47,7 @@ def _mask_roi(path: str) -> Roi | None:
 class TaskSamples:
     """Cached model inputs (front pipeline applied) with labels and their image index."""
 
-    inputs: np.ndarray  # N x H x W float32
+    inputs: np.ndarray  # N x H x W float32, in memory or rows read from disk (`RowFile`)
     labels: np.ndarray  # N class indices
     image_index: np.ndarray  # N -> index into `records`
     records: list[Record]
@@ -59,30 +60,60 @@ def prepare_front(front: Pipeline, image: Mammogram, task_input: str, roi: Roi |
     return front.apply(image.pixels)[0]
 
 
-def build_samples(records: Sequence[Record], task: str, task_input: str, front: Pipeline, *, patch_scale: float = 2.5, jitter: int = 0, seed: int = 0, progress=None) -> TaskSamples:
-    """Inputs for every record in the task; patch tasks get one input per lesion (+ jittered copies)."""
+@dataclass(frozen=True)
+class SamplePlan:
+    """Which inputs a task makes, before any pixel is read: one row per whole image, or one
+    per lesion plus its jittered copies (centre first). Knowing the rows up front lets a
+    store write them straight to disk."""
+
+    records: list[Record]  # the records that give at least one row
+    rows: list[tuple[int, Roi | None, int]]  # (index into records, patch roi or None, label)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def plan_samples(records: Sequence[Record], task: str, task_input: str, *, jitter: int = 0, seed: int = 0) -> SamplePlan:
     classes = TASK_CLASSES[task]
     rng = np.random.default_rng(seed)
-    inputs, labels, index = [], [], []
     kept: list[Record] = []
-    for rec in progress(records) if progress else records:
+    rows: list[tuple[int, Roi | None, int]] = []
+    for rec in records:
         truth = task_truth(task, rec)
         if truth is None:
             continue
-        rois = lesion_rois(rec) if task_input == "patch" else [None]
-        if task_input == "patch" and not rois:
+        rois = lesion_rois(rec) if task_input == "patch" else [(None, truth)]
+        if not rois:
             continue
-        image = read_image(rec.path)
         k = len(kept)
         kept.append(rec)
-        for roi, severity in (rois if task_input == "patch" else [(None, truth)]):
+        for roi, severity in rois:
             label = classes.index(severity if task_input == "patch" else truth)
             variants = [roi] + ([_jitter(roi, rng) for _ in range(jitter)] if roi is not None else [])
-            for r in variants:
-                inputs.append(prepare_front(front, image, task_input, r, patch_scale))
-                labels.append(label)
-                index.append(k)
-    return TaskSamples(np.stack(inputs).astype(np.float32), np.array(labels), np.array(index), kept)
+            rows += [(k, r, label) for r in variants]
+    return SamplePlan(kept, rows)
+
+
+def render_samples(plan: SamplePlan, task_input: str, front: Pipeline, *, patch_scale: float = 2.5, progress=None) -> Iterator[np.ndarray]:
+    """The plan's inputs in row order, each film decoded once."""
+    by_record: dict[int, list[Roi | None]] = {}
+    for k, roi, _ in plan.rows:
+        by_record.setdefault(k, []).append(roi)
+    for k in progress(range(len(plan.records))) if progress else range(len(plan.records)):
+        image = read_image(plan.records[k].path)
+        for roi in by_record[k]:
+            yield np.asarray(prepare_front(front, image, task_input, roi, patch_scale), np.float32)
+
+
+def build_samples(records: Sequence[Record], task: str, task_input: str, front: Pipeline, *, patch_scale: float = 2.5, jitter: int = 0, seed: int = 0, progress=None) -> TaskSamples:
+    """Inputs for every record in the task, held in memory (a few films: demos, tests)."""
+    plan = plan_samples(records, task, task_input, jitter=jitter, seed=seed)
+    inputs = np.stack(list(render_samples(plan, task_input, front, patch_scale=patch_scale, progress=progress)))
+    return samples_of(plan, inputs)
+
+
+def samples_of(plan: SamplePlan, inputs) -> TaskSamples:
+    return TaskSamples(inputs, np.array([label for _, _, label in plan.rows]), np.array([k for k, _, _ in plan.rows]), list(plan.records))
 
 
 def _jitter(roi: Roi, rng: np.random.Generator) -> Roi:

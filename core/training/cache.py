@@ -28,7 +28,7 @@ from ..types import Record
 
 CACHE_VERSION = 3  # 2: films as uint16 (MIAS's 8-bit values exactly); 3: breast masks at full resolution (what the served model sees)
 LEVELS = 65535.0
-MASK_STRIDE = 8  # breast masks are kept at 1/8 resolution: enough to place patches
+MASK_STRIDE = 8  # patches are placed on every 8th pixel of the breast mask
 
 
 def cache_root() -> Path:
@@ -59,7 +59,7 @@ class CachedFilm:
     has_lesion_mask: bool = False
 
 
-def _file_digest(path: str | os.PathLike, memo_dir: Path | None = None, chunk: int = 1 << 22) -> str:
+def file_digest(path: str | os.PathLike, memo_dir: Path | None = None, chunk: int = 1 << 22) -> str:
     """SHA-256 of a file's bytes, remembered under the cache by (path, size, mtime): a later
     build of a 163 GB archive then reads only the files that changed. The memo's name is a
     hash, so no path is written to disk."""
@@ -82,10 +82,10 @@ def _file_digest(path: str | os.PathLike, memo_dir: Path | None = None, chunk: i
 
 def film_key(record: Record, pipeline: FilmPipeline, memo_dir: Path | None = None) -> str:
     """Content key: the film's bytes, its mask files' bytes and the pipeline."""
-    h = hashlib.sha256(_file_digest(record.path, memo_dir).encode())
+    h = hashlib.sha256(file_digest(record.path, memo_dir).encode())
     for lesion in record.lesions:
         if lesion.mask_path:
-            h.update(_file_digest(lesion.mask_path, memo_dir).encode())
+            h.update(file_digest(lesion.mask_path, memo_dir).encode())
     return f"{h.hexdigest()[:24]}-{pipeline.key()}"
 
 

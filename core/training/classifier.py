@@ -38,7 +38,8 @@ from .kinds import register_kind
 from .options import TrainOptions
 from .recipe import default_data_dir
 from ..preprocess import Pipeline
-from ..samples import TASK_CLASSES, TaskSamples, build_samples
+from ..samples import TASK_CLASSES, TaskSamples
+from .sample_store import stored_samples
 from ..splits import split_patients
 
 Log = Callable[[str], None]
@@ -169,7 +170,7 @@ def train(recipe: dict[str, Any], data_dir: str | Path | None = None, models_dir
     patch_scale = float(recipe.get("patch_scale", 2.5))
 
     log(f"[{recipe['name']}] {len(records)} records; preparing inputs ({front.describe()})")
-    samples = build_samples(records, task, task_input, front, patch_scale=patch_scale, jitter=int(recipe.get("patch_jitter", 0)), seed=seed, progress=lambda it: tqdm(it, desc="preprocess", leave=False))
+    samples = stored_samples(records, task, task_input, front, patch_scale=patch_scale, jitter=int(recipe.get("patch_jitter", 0)), seed=seed, progress=lambda it: tqdm(it, desc="preprocess", leave=False), log=log)
     # jittered copies are for training only: validation sees one centred patch per lesion
     part = np.array([assignment[samples.records[i].image_id] for i in samples.image_index])
     is_centre = _centre_mask(samples, int(recipe.get("patch_jitter", 0)), task_input)
@@ -229,8 +230,7 @@ def train(recipe: dict[str, Any], data_dir: str | Path | None = None, models_dir
                 losses.append(backend.fit_batch(x, samples.labels[b], class_weight))
             if hasattr(backend, "calibrate_bn"):
                 backend.calibrate_bn(np.stack([_tail(tail, samples.inputs[i]) for i in calib_idx]))
-            vx = np.stack([_tail(tail, samples.inputs[i]) for i in val_idx])
-            vp = backend.forward(vx)
+            vp = _forward_in_chunks(backend, tail, samples, val_idx)
             y_img, p_img = _image_scores(samples, val_idx, vp)
             val_loss = float(log_loss(samples.labels[val_idx], np.clip(vp, 1e-7, 1), labels=list(range(len(classes)))))
             if len(classes) == 2:
@@ -277,6 +277,11 @@ def _centre_mask(samples: TaskSamples, jitter: int, task_input: str) -> np.ndarr
     if task_input != "patch" or jitter == 0:
         return np.ones(len(samples.labels), bool)
     return (np.arange(len(samples.labels)) % (jitter + 1)) == 0
+
+
+def _forward_in_chunks(backend: Trainable, tail: Pipeline, samples: TaskSamples, idx: np.ndarray, chunk: int = 256) -> np.ndarray:
+    """Validation probabilities, `chunk` inputs in memory at a time."""
+    return np.concatenate([backend.forward(np.stack([_tail(tail, samples.inputs[i]) for i in idx[a : a + chunk]])) for a in range(0, len(idx), chunk)])
 
 
 def _tail(tail: Pipeline, x: np.ndarray) -> np.ndarray:

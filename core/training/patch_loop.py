@@ -8,7 +8,6 @@ held-out images. The fixed split is fold 0 (test) with fold 1 as validation, exa
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -19,6 +18,7 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
 from ..lesion.dense import patch_maps, stage_scores
+from .best_epoch import BestEpoch
 from .device import autocast, describe
 from .films import StreamedFilms
 from .patches import PatchDataset, patch_loader, plan_patches
@@ -118,8 +118,7 @@ def train_patch_net(data: StreamedFilms, train_idx: np.ndarray, val_idx: np.ndar
     side = net.stride * net.window
     labels = [r.label for r in data.records]
     history: list[dict[str, Any]] = []
-    best_state, best_score = copy.deepcopy(net.state_dict()), -np.inf
-    stale = 0
+    keeper = BestEpoch(net, patience=recipe.patience)
     val_labels = [labels[i] for i in val_idx]
     y1 = np.array([l != "normal" for l in val_labels])
     y2 = np.array([l == "malignant" for l in val_labels])
@@ -152,20 +151,15 @@ def train_patch_net(data: StreamedFilms, train_idx: np.ndarray, val_idx: np.ndar
         a1 = _auc(y1, s[:, 0])
         a2 = _auc(y2[y1], s[y1, 1])
         score = np.nan_to_num(a1, nan=0.5) + np.nan_to_num(a2, nan=0.5)
-        improved = score > best_score + 1e-6
+        improved = keeper.update(score, net, counts_toward_patience=not head_only)
         row = {"epoch": epoch + 1, "stage": "head" if head_only else "all", "lr": lr, "patches": int(len(plan)), "patch_counts": counts.tolist(), "train_loss": float(np.mean(losses)), "val_auc_stage1": a1, "val_auc_stage2": a2,
                "seconds": round(time.time() - t0, 1), "patches_per_s": round(seen / train_s, 1) if train_s else None, "best": bool(improved)}
         history.append(row)
         log(f"epoch {epoch + 1}/{total} ({row['stage']}): loss {row['train_loss']:.4f} val AUC stage1 {a1:.3f} stage2 {a2:.3f} ({row['seconds']} s, {row['patches_per_s']} patches/s){' *' if improved else ''}")
-        if improved:
-            best_score, best_state, stale = score, copy.deepcopy(net.state_dict()), 0
-        elif not head_only:
-            stale += 1
-            if stale >= recipe.patience:
-                log("early stop")
-                break
-    net.load_state_dict(best_state)
-    net.eval()
+        if keeper.should_stop:
+            log("early stop")
+            break
+    keeper.restore(net)
     return net, history, {"initial_weights": init, "data_config": cfg, "device": describe(device)}
 
 
@@ -178,7 +172,7 @@ def train_map_top(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, v
     weight = torch.tensor(len(train_y) / (3 * np.maximum(counts, 1)), dtype=torch.float32)
     xt, yt, xv = torch.from_numpy(train_x), torch.from_numpy(train_y), torch.from_numpy(val_x)
     yv1, yv2 = val_y > 0, val_y == 2
-    best, best_state, history = -np.inf, copy.deepcopy(top.state_dict()), []
+    keeper, history = BestEpoch(top), []
     gen = torch.Generator().manual_seed(recipe.seed)
     for epoch in range(recipe.top_epochs):
         top.train()
@@ -195,9 +189,8 @@ def train_map_top(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, v
         a2 = _auc(yv2[yv1], p[yv1, 2] / np.maximum(p[yv1, 1] + p[yv1, 2], 1e-9))
         score = np.nan_to_num(a1, nan=0.5) + np.nan_to_num(a2, nan=0.5)
         history.append({"epoch": epoch + 1, "train_loss": float(loss.detach()), "val_auc_stage1": a1, "val_auc_stage2": a2})
-        if score > best + 1e-6:
-            best, best_state = score, copy.deepcopy(top.state_dict())
-    top.load_state_dict(best_state)
+        keeper.update(score, top)
+    keeper.restore(top)
     top.eval()
-    log(f"map top: best validation AUC sum {best:.3f}")
+    log(f"map top: best validation AUC sum {keeper.score:.3f}")
     return top, history

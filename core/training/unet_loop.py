@@ -6,7 +6,6 @@ empty mask, which is what makes the map's maximum an image score.
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -21,8 +20,10 @@ from ..preprocess import Pipeline, Transform, resize_pad
 from ..types import Record
 from ..lesion.patch_net import data_config, to_tensor
 from ..lesion.unet import BCirUNet, load_encoder_imagenet
+from .best_epoch import BestEpoch
 from .device import autocast, describe
 from .films import StreamedFilms
+from .row_file import RowFile, RowWriter
 
 Log = Callable[[str], None]
 
@@ -67,7 +68,6 @@ def build_seg_data(films: StreamedFilms, size: int, log: Log = print) -> SegData
     archive size."""
     import hashlib
     import json
-    import os
 
     pipe = unet_pipeline(size)
     key = hashlib.sha256(json.dumps([SEG_VERSION, size, [f.key for f in films.films]]).encode()).hexdigest()[:20]
@@ -76,50 +76,15 @@ def build_seg_data(films: StreamedFilms, size: int, log: Log = print) -> SegData
     n = len(films.films)
     if not all(p.exists() for p in paths.values()):
         t0 = time.time()
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = {k: p.with_name(f".{p.stem}.{os.getpid()}.tmp.npy") for k, p in paths.items()}
-        with open(tmp["inputs"], "wb") as fx, open(tmp["masks"], "wb") as fm:  # plain writes: no dirty mapped pages
-            np.lib.format.write_array_header_1_0(fx, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)), "fortran_order": False, "shape": (n, size, size)})
-            np.lib.format.write_array_header_1_0(fm, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False, "shape": (n, size, size)})
+        with RowWriter(paths["inputs"], n, (size, size), np.float16) as fx, RowWriter(paths["masks"], n, (size, size), np.uint8) as fm:
             for film in films.films:
                 x, _ = pipe.apply(np.asarray(films.cache.image(film), np.float32))
                 m, _ = resize_pad(films.cache.lesions(film).astype(np.float32), Transform((film.shape[0], film.shape[1])), size)
-                fx.write(x.astype(np.float16).tobytes())
-                fm.write((m > 0.5).astype(np.uint8).tobytes())
-        for k in paths:
-            os.replace(tmp[k], paths[k])
+                fx.write(x.astype(np.float16))
+                fm.write((m > 0.5).astype(np.uint8))
         log(f"U-Net inputs of {n} films at {size} px in {time.time() - t0:.1f} s")
     geometry = np.array([r.label == "normal" or bool(f.circles) for r, f in zip(films.records, films.films)])
     return SegData(list(films.records), RowFile(paths["inputs"]), RowFile(paths["masks"]), geometry)
-
-
-class RowFile:
-    """Rows of a `.npy` file read on demand (`rows[i]`, `rows[idx]`, `rows[a:b]`) with plain
-    reads, not a memory map: what an epoch touches is not kept resident, so memory stays
-    flat however large the archive."""
-
-    def __init__(self, path):
-        with open(path, "rb") as fh:
-            np.lib.format.read_magic(fh)  # written as version 1.0 above
-            self.shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
-            self.offset = fh.tell()
-        self.path, self.dtype = path, np.dtype(dtype)
-        self.row_bytes = int(np.prod(self.shape[1:])) * self.dtype.itemsize
-
-    def __len__(self) -> int:
-        return int(self.shape[0])
-
-    def _row(self, i: int) -> np.ndarray:
-        with open(self.path, "rb") as fh:
-            fh.seek(self.offset + int(i) * self.row_bytes)
-            return np.frombuffer(fh.read(self.row_bytes), self.dtype).reshape(self.shape[1:])
-
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            i = range(*i.indices(len(self)))
-        if isinstance(i, (range, list, np.ndarray)):
-            return np.stack([self._row(j) for j in i]) if len(i) else np.zeros((0, *self.shape[1:]), self.dtype)
-        return self._row(int(i))
 
 
 def _augment(x: np.ndarray, m: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -189,7 +154,7 @@ def train_unet(data: SegData, train_idx: np.ndarray, val_idx: np.ndarray, recipe
     normal_train = train_idx[labels[train_idx] == "normal"]
     val_lesion = val_idx[(labels[val_idx] != "normal") & data.has_geometry[val_idx]]
     y_val = labels[val_idx] != "normal"
-    best, best_state, stale, history = -np.inf, copy.deepcopy(net.state_dict()), 0, []
+    keeper, history = BestEpoch(net, patience=recipe.patience), []
     for epoch in range(recipe.epochs):
         t0 = time.time()
         n_norm = min(len(normal_train), int(round(recipe.normals_per_lesion * len(lesion_train))))
@@ -213,16 +178,11 @@ def train_unet(data: SegData, train_idx: np.ndarray, val_idx: np.ndarray, recipe
         dice = float(np.mean([dice_iou(maps[where[int(i)]], data.masks[i])[0] for i in val_lesion])) if len(val_lesion) else float("nan")
         auc = _auc(y_val, maps.reshape(len(maps), -1).max(1))
         score = np.nan_to_num(dice) + np.nan_to_num(auc, nan=0.5)
-        improved = score > best + 1e-6
+        improved = keeper.update(score, net)
         history.append({"epoch": epoch + 1, "lr": recipe.lr, "images": int(len(idx)), "train_loss": float(np.mean(losses)), "val_dice": dice, "val_auc_stage1_max": auc, "seconds": round(time.time() - t0, 1), "best": bool(improved)})
         log(f"epoch {epoch + 1}/{recipe.epochs}: loss {np.mean(losses):.4f} val Dice {dice:.3f} val AUC(max) {auc:.3f} ({history[-1]['seconds']} s){' *' if improved else ''}")
-        if improved:
-            best, best_state, stale = score, copy.deepcopy(net.state_dict()), 0
-        else:
-            stale += 1
-            if stale >= recipe.patience:
-                log("early stop")
-                break
-    net.load_state_dict(best_state)
-    net.eval()
+        if keeper.should_stop:
+            log("early stop")
+            break
+    keeper.restore(net)
     return net, history, {"data_config": cfg, "device": describe(device)}
