@@ -59,7 +59,7 @@ class CachedFilm:
     has_lesion_mask: bool = False
 
 
-def file_digest(path: str | os.PathLike, memo_dir: Path | None = None, chunk: int = 1 << 22) -> str:
+def _file_digest(path: str | os.PathLike, memo_dir: Path | None = None, chunk: int = 1 << 22) -> str:
     """SHA-256 of a file's bytes, remembered under the cache by (path, size, mtime): a later
     build of a 163 GB archive then reads only the files that changed. The memo's name is a
     hash, so no path is written to disk."""
@@ -80,13 +80,18 @@ def file_digest(path: str | os.PathLike, memo_dir: Path | None = None, chunk: in
     return h.hexdigest()
 
 
-def film_key(record: Record, pipeline: FilmPipeline, memo_dir: Path | None = None) -> str:
-    """Content key: the film's bytes, its mask files' bytes and the pipeline."""
-    h = hashlib.sha256(file_digest(record.path, memo_dir).encode())
+def record_digest(record: Record, memo_dir: Path | None = None) -> str:
+    """The film's bytes and its mask files' bytes: what a record's content is, whatever its name."""
+    h = hashlib.sha256(_file_digest(record.path, memo_dir).encode())
     for lesion in record.lesions:
         if lesion.mask_path:
-            h.update(file_digest(lesion.mask_path, memo_dir).encode())
-    return f"{h.hexdigest()[:24]}-{pipeline.key()}"
+            h.update(_file_digest(lesion.mask_path, memo_dir).encode())
+    return h.hexdigest()
+
+
+def film_key(record: Record, pipeline: FilmPipeline, memo_dir: Path | None = None) -> str:
+    """Content key: the record's digest and the pipeline."""
+    return f"{record_digest(record, memo_dir)[:24]}-{pipeline.key()}"
 
 
 def _resize(a: np.ndarray, shape: tuple[int, int], interpolation: int) -> np.ndarray:

@@ -191,6 +191,5 @@ def train_map_top(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, v
         history.append({"epoch": epoch + 1, "train_loss": float(loss.detach()), "val_auc_stage1": a1, "val_auc_stage2": a2})
         keeper.update(score, top)
     keeper.restore(top)
-    top.eval()
     log(f"map top: best validation AUC sum {keeper.score:.3f}")
     return top, history

@@ -20,14 +20,10 @@ import numpy as np
 from ..preprocess import Pipeline
 from ..samples import TaskSamples, plan_samples, render_samples, samples_of
 from ..types import Record
-from .cache import file_digest, cache_root
+from .cache import cache_root, record_digest
 from .row_file import RowFile, RowWriter
 
 STORE_VERSION = 1
-
-
-def _records_digest(records: Sequence[Record], memo_dir: Path) -> list[str]:
-    return [file_digest(r.path, memo_dir) + "".join(file_digest(les.mask_path, memo_dir) for les in r.lesions if les.mask_path) for r in records]
 
 
 def stored_samples(records: Sequence[Record], task: str, task_input: str, front: Pipeline, *, patch_scale: float = 2.5, jitter: int = 0, seed: int = 0,
@@ -37,7 +33,7 @@ def stored_samples(records: Sequence[Record], task: str, task_input: str, front:
     plan = plan_samples(records, task, task_input, jitter=jitter, seed=seed)
     if not len(plan):
         raise ValueError("no samples for this task")
-    spec = {"v": STORE_VERSION, "files": _records_digest(plan.records, root / "digests"), "task": task, "input": task_input,
+    spec = {"v": STORE_VERSION, "files": [record_digest(r, root / "digests") for r in plan.records], "task": task, "input": task_input,
             "front": front.to_json(), "patch_scale": patch_scale, "jitter": jitter, "seed": seed}
     key = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:24]
     path = root / "classifier_inputs" / f"{key}.npy"
