@@ -202,7 +202,8 @@ def report_browser_upload(rounds: int) -> None:
 
 def upload_path(repeats: int, workers: int | None = None) -> None:
     from core.dashboard import cards as dcards
-    from core.dashboard import inference, overlays
+    from core.serving import inference
+    from core.dashboard import overlays
     from core.datasets import load_dataset
     from core.models import registry
 

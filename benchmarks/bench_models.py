@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.datasets import load_dataset  # noqa: E402
-from core.io import read_image  # noqa: E402
+from core.io.reader import read_image  # noqa: E402
 from core.models import registry  # noqa: E402
 from core.models.card import write_card  # noqa: E402
 from core.types import Mammogram  # noqa: E402

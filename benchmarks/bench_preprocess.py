@@ -15,8 +15,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.datasets import load_dataset  # noqa: E402
-from core.io import read_image  # noqa: E402
-from core.preprocess import Pipeline  # noqa: E402
+from core.io.reader import read_image  # noqa: E402
+from core.preprocess.pipeline import Pipeline  # noqa: E402
 
 PIPELINE = Pipeline([["limit_size", {"max_side": 1024}], ["breast_crop", {}], ["orient_left", {}], ["clahe", {"clip_limit": 2.0}], ["resize_pad", {"size": 512}], ["stack3", {}], ["normalize", {"mode": "imagenet"}]])
 

@@ -17,7 +17,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from core.io import read_image  # noqa: E402
+from core.io.reader import read_image  # noqa: E402
 
 
 def median_seconds(source: object, runs: int) -> float:

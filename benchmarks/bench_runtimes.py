@@ -41,16 +41,16 @@ class Served:
 
 def _sample_image():
     from core.datasets import load_dataset
-    from core.io import read_image
+    from core.io.reader import read_image
 
     return read_image(load_dataset("sample")[0].path)
 
 
 def _dense_input(model, image) -> np.ndarray:
-    from core.lesion.dense import breast_box
-    from core.lesion.geometry import pad_to_multiple
-    from core.lesion.patch_net import to_tensor
-    from core.preprocess import breast_mask
+    from core.models.nets.dense import breast_box
+    from core.preprocess.geometry import pad_to_multiple
+    from core.models.nets.patch_net import to_tensor
+    from core.preprocess.pipeline import breast_mask
 
     work, _ = model.front.apply(image.pixels)
     x0, y0, x1, y1 = breast_box(breast_mask(work))
@@ -61,7 +61,7 @@ def _dense_input(model, image) -> np.ndarray:
 
 
 def _unet_input(model, image) -> np.ndarray:
-    from core.lesion.patch_net import to_tensor
+    from core.models.nets.patch_net import to_tensor
 
     work, _ = model.front.apply(image.pixels)
     return to_tensor(model.pipeline.apply(work)[0], model.cfg["mean"], model.cfg["std"]).numpy()
@@ -87,7 +87,7 @@ def served_networks(image=None) -> list[Served]:
     import torch
 
     from core.models import registry
-    from core.models.base import _channels
+    from core.models.classifier import _channels
 
     image = image if image is not None else _sample_image()
     out = []
@@ -138,7 +138,7 @@ def export_times(s: Served, threads: int) -> tuple[float, float]:
     """(cold export + load, load from the cache) into a fresh temporary cache."""
     import torch
 
-    from core.models import runtime
+    from core.models.backends import onnx_runtime as runtime
 
     with tempfile.TemporaryDirectory() as tmp:
         real = runtime.cache_dir
@@ -159,7 +159,7 @@ def forward_floor_seconds(image=None, repeats: int = 3) -> float:
     shipped torch classifier once (ONNX Runtime), each shipped Keras classifier once (Keras).
     Preprocessing, maps and the page are left out: it is the floor the page's time is set against."""
     from core.models import registry
-    from core.models.base import _channels
+    from core.models.classifier import _channels
 
     image = image if image is not None else _sample_image()
     total = 0.0
@@ -191,7 +191,7 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    from core.models import runtime
+    from core.models.backends import onnx_runtime as runtime
 
     threads = runtime.threads()
     torch.set_num_threads(threads)

@@ -51,7 +51,7 @@ def patches_per_s(root: Path, workers: int, device: str, batches: int = 6) -> No
     import torch
     import torch.nn.functional as F
 
-    from core.lesion.patch_net import DensePatchNet, data_config
+    from core.models.nets.patch_net import DensePatchNet, data_config
     from core.training.device import autocast, resolve_device
     from core.training.films import stream_films
     from core.training.cache import FilmCache, FilmPipeline
@@ -117,11 +117,11 @@ def train_rss_child(archive: str, n: int, cache_root: str, steps: int = 4) -> No
     import torch.nn.functional as F
 
     from core.datasets import load_dataset
-    from core.lesion.patch_net import DensePatchNet, data_config
+    from core.models.nets.patch_net import DensePatchNet, data_config
     from core.training.cache import FilmCache, FilmPipeline
     from core.training.films import stream_films
     from core.training.patches import PatchDataset, patch_loader, plan_patches
-    from core.preprocess import Pipeline
+    from core.preprocess.pipeline import Pipeline
     from core.training.sample_store import stored_samples
     from core.training.unet_loop import build_seg_data
 

@@ -8,7 +8,7 @@ the traceback. No output names a file given on the command line (files are "file
 
 from __future__ import annotations
 
-from . import quiet  # noqa: F401  (first: TensorFlow / absl / CUDA noise off before any import)
+from core import quiet  # noqa: F401  (first: TensorFlow / absl / CUDA noise off before any import)
 
 import argparse
 import json
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import MammoError, StudyError, UsageError
+from core.errors import MammoError, StudyError, UsageError
 
 
 def _print_json(obj: Any) -> None:
@@ -25,13 +25,13 @@ def _print_json(obj: Any) -> None:
 
 def _error_line(text: str) -> None:
     """One `error:` line on stderr, with anything that looks like a server path redacted."""
-    from .privacy import one_line
+    from core.privacy import one_line
 
     print(f"error: {one_line(text)}", file=sys.stderr)
 
 
 def cmd_read(args: argparse.Namespace) -> int:
-    from .io import read_image
+    from core.io.reader import read_image
 
     m = read_image(args.file)  # messages never repeat the file's name or path
     meta = m.meta.to_dict()  # allow-listed fields in fixed vocabularies only
@@ -50,7 +50,7 @@ def _records_table(records) -> list[dict[str, Any]]:
 
 
 def _print_records(records, as_json: bool) -> None:
-    from .datasets import label_counts
+    from core.datasets import label_counts
 
     rows = _records_table(records)
     if as_json:
@@ -63,14 +63,14 @@ def _print_records(records, as_json: bool) -> None:
 
 
 def cmd_samples(args: argparse.Namespace) -> int:
-    from .datasets import load_dataset
+    from core.datasets import load_dataset
 
     _print_records(load_dataset("sample"), args.json)
     return 0
 
 
 def cmd_dataset(args: argparse.Namespace) -> int:
-    from .datasets import load_dataset
+    from core.datasets import load_dataset
 
     if args.dataset != "sample" and not args.data:
         raise UsageError(f"--data DIR is required for --dataset {args.dataset}")
@@ -81,9 +81,9 @@ def cmd_dataset(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .labels import tasks_for
-    from .leaderboard import backbone
-    from .models import kinds, registry
+    from core.labels import tasks_for
+    from core.reports.leaderboard import backbone
+    from core.models import kinds, registry
 
     rows = [{"model": c["name"], "kind": kinds.kind_of(c), "task": c["task"], "judged_as": ", ".join(tasks_for(c["classes"])), "framework": c.get("framework"), "seed": c.get("seed_system"), "backbone": backbone(c),
              "members": ", ".join(kinds.members(c)) or None, "weights_here": registry.weights_available(c), "out_of_fold": bool(c.get("oof"))} for c in registry.discover(args.models_dir)]
@@ -97,7 +97,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from .leaderboard import check, headline, json_safe, leaderboard, rows, to_markdown
+    from core.reports.leaderboard import check, headline, json_safe, leaderboard, rows, to_markdown
 
     if args.check:
         results = check(args.models_dir)
@@ -124,8 +124,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .training import TrainOptions, train_recipe
-    from .training.options import parse_folds
+    from core.training import TrainOptions, train_recipe
+    from core.training.options import parse_folds
 
     if args.workers < 0:
         raise UsageError("--workers must be 0 or more")
@@ -138,17 +138,17 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.predictions:  # a score file of any labelled dataset (python -m core score)
-        from .score.cli import cmd_evaluate_scores
+        from core.score.cli import cmd_evaluate_scores
 
         return cmd_evaluate_scores(args)
     if not args.model or not args.data:
         raise UsageError("evaluate needs --model NAME and --data DIR, or --predictions FILE.parquet")
     args.split = args.split or "test"
-    from .datasets import load_dataset
-    from .evaluate import evaluate_predictions
-    from .models import registry
-    from .predict_records import predict_records
-    from .splits import split_patients
+    from core.datasets import load_dataset
+    from core.evaluation.metrics import evaluate_predictions
+    from core.models import registry
+    from core.serving.records import predict_records
+    from core.datasets.splits import split_patients
 
     model = registry.load(args.model, args.models_dir)
     card = model.card
@@ -187,12 +187,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     SHA-256 check or failing to run), else 3 when a file could not be read, else 0 — a
     model that fails while others work is reported but does not change the status.
     """
-    from . import conformal
-    from .errors import model_reason
-    from .io import read_image
-    from .models import registry
-    from .privacy import neutral_label
-    from .study_combine import reads_study
+    from core.evaluation import conformal
+    from core.errors import model_reason
+    from core.io.reader import read_image
+    from core.models import registry
+    from core.privacy import neutral_label
+    from core.studies.combine import reads_study
 
     if args.model == "all":
         names = []
@@ -284,9 +284,9 @@ def _study_slots(spec: str, n: int) -> list[tuple[str | None, str | None]]:
 
 
 def _study_readings(study_models: list, images: list) -> list:
-    """Each study model's reading of the files as one woman's study (one combine: core.study_combine)."""
-    from .errors import model_reason
-    from .study_combine import read_images
+    """Each study model's reading of the files as one woman's study (one combine: core.studies.combine)."""
+    from core.errors import model_reason
+    from core.studies.combine import read_images
 
     readings = []
     items = [(image, side, view) for _, image, side, view in images]
@@ -379,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_evaluate)
 
-    from .score.cli import add_score_parser
+    from core.score.cli import add_score_parser
 
     add_score_parser(sub)
 

@@ -66,7 +66,7 @@ def model_reason(name: str, exc: BaseException) -> str:
     """
     import re
 
-    from .privacy import one_line
+    from core.privacy import one_line
 
     text = one_line(exc).replace(f"no model named '{name}'", "no such model")
     own = re.match(rf"^model '{re.escape(name)}'(?::\s*|\s+)(.*)$", text)

@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .types import Record
+from core.types import Record
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 TensorFlow, absl, oneDNN and the CUDA probes print to stderr from C++ at import time,
 and pydicom / Pillow warnings can quote header values. Neither may reach a user's
 terminal or the server log: readers turn real problems into a typed error
-(`core.io`), and everything else said by these libraries is dropped here.
+(`core.io.reader`), and everything else said by these libraries is dropped here.
 
 Environment variables are only set when the user has not set them, so
 `TF_CPP_MIN_LOG_LEVEL=0 python -m core ...` still shows TensorFlow's log when debugging.
@@ -64,7 +64,7 @@ def silence() -> None:
 
 
 def _quiet_pydicom() -> None:
-    """Malformed values are checked by `core.io`, field by field, without quoting them."""
+    """Malformed values are checked by `core.io.reader`, field by field, without quoting them."""
     try:
         from pydicom import config
     except ImportError:  # pragma: no cover - pydicom is a hard requirement

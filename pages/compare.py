@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.dashboard import cards as dcards
-from core.dashboard import curves as dcurves
+from core.reports import curves as dcurves
 from core.labels import space
 from ui import charts, common, share
 

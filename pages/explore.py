@@ -8,8 +8,8 @@ import streamlit as st
 from core.dashboard import records as drecords
 from core.models import kinds
 from core.errors import MammoError
-from core.io import read_image
-from core.study_combine import reads_study
+from core.io.reader import read_image
+from core.studies.combine import reads_study
 from ui import analysis, common, evaluate_data, report, share
 from ui import study as ui_study
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.dashboard import export, inference
-from core.studies import MAX_IMAGES as MAX_STUDY
+from core.dashboard import export
+from core.serving import inference
+from core.studies.grouping import MAX_IMAGES as MAX_STUDY
 from ui import analysis, common, report, share
 from ui import study as ui_study
 

@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
-from core import conformal
+from core.evaluation import conformal
 from core.labels import space
 
 
 def _complete_binary_views():
     from core.models import registry
-    from core.oof import complete, oof_view, read_oof
+    from core.evaluation.oof import complete, oof_view, read_oof
 
     for card in registry.discover():
         for task in ("stage1", "stage2"):

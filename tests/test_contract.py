@@ -23,7 +23,7 @@ def _loadable() -> list[str]:
 
 @pytest.fixture(scope="module")
 def sample_image(sample_dicom):
-    from core.io import read_image
+    from core.io.reader import read_image
 
     return read_image(sample_dicom)
 
@@ -49,7 +49,7 @@ def test_every_model_keeps_the_contract(name, sample_image):
         assert np.isfinite(grid).all() and grid.min() >= -1e-6 and grid.max() <= 1 + 1e-6, key
         if layer.score_rule is not None:
             assert layer.rescore() == pytest.approx(layer.score, abs=1e-6), key
-    if p.spread is not None:  # ensembles: one sd per class (a number; "uncertain" is conformal, core.conformal)
+    if p.spread is not None:  # ensembles: one sd per class (a number; "uncertain" is conformal, core.evaluation.conformal)
         assert p.spread.shape == p.probabilities.shape and (p.spread >= 0).all()
     again = model.predict_proba([sample_image])[0]
     np.testing.assert_allclose(again, p.probabilities, atol=1e-5)
@@ -91,7 +91,7 @@ def test_three_class_readings_are_the_stage_scores():
 
 
 def test_score_rules_are_named_and_swappable():
-    from core.lesion.score_rules import get_rule
+    from core.models.nets.score_rules import get_rule
 
     m = np.zeros((100, 100), np.float32)
     m[10:20, 10:20] = 1.0
@@ -104,7 +104,7 @@ def test_score_rules_are_named_and_swappable():
 
 
 def test_oof_summary_matches_sklearn_and_paired_difference_is_paired():
-    from core.oof import oof_summary, paired_difference
+    from core.evaluation.oof import oof_summary, paired_difference
 
     rng = np.random.default_rng(0)
     n = 120
@@ -123,7 +123,7 @@ def test_oof_summary_matches_sklearn_and_paired_difference_is_paired():
 def test_three_class_oof_figures_match_sklearn_and_the_paired_difference_is_paired():
     from sklearn.metrics import balanced_accuracy_score, f1_score, recall_score
 
-    from core.oof import paired_three_class, three_class_summary
+    from core.evaluation.oof import paired_three_class, three_class_summary
 
     rng = np.random.default_rng(1)
     n, classes = 150, ["normal", "benign", "malignant"]

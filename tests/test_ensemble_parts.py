@@ -10,7 +10,7 @@ import pytest
 
 
 def test_each_flip_is_its_own_inverse_and_keeps_the_grid():
-    from core.models import tta
+    from core.models.composites import tta
     from core.types import Mammogram, SafeMeta
 
     px = np.random.default_rng(0).random((7, 5)).astype(np.float32)
@@ -25,7 +25,7 @@ def test_each_flip_is_its_own_inverse_and_keeps_the_grid():
 
 
 def test_combination_rules():
-    from core.ensembles.combine import combine, combine_rows, fit_logistic, logit
+    from core.models.composites.combine import combine, combine_rows, fit_logistic, logit
 
     p = np.array([[0.8, 0.2], [0.4, 0.6]])
     np.testing.assert_allclose(combine(p, {"rule": "mean"}), [0.6, 0.4], atol=1e-6)
@@ -42,7 +42,7 @@ def test_combination_rules():
 
 
 def test_uncertainty_rule_and_accuracy_by_group():
-    from core.uncertainty import confident_vs_uncertain, uncertain
+    from core.evaluation.uncertainty import confident_vs_uncertain, uncertain
 
     assert uncertain(0.55, 0.1, 0.5) is True and uncertain(0.8, 0.1, 0.5) is False
     assert uncertain(0.5, None, 0.5) is None and uncertain(0.5, 0.1, None) is None
@@ -59,7 +59,7 @@ def test_guided_backprop_runs_on_a_copy_and_leaves_the_shared_network_alone():
     import timm
     import torch
 
-    from core.models.torch_backend import TorchBackend
+    from core.models.backends.torch_backend import TorchBackend
 
     net = timm.create_model("resnet10t", pretrained=False, num_classes=2)
     backend = TorchBackend(net, cam_layer="layer4", device="cpu")
@@ -83,8 +83,8 @@ def test_members_shared_by_ensembles_run_once_per_view(sample_dicom):
     import weakref
     from concurrent.futures import ThreadPoolExecutor
 
-    from core.dashboard import inference
-    from core.io import read_image
+    from core.serving import inference
+    from core.io.reader import read_image
     from core.models import registry
 
     names = ["ens-stage1-tta", "own-stage1-maps-stacked", "ens-stage2-tta", "own-stage2-maps-stacked", "patch-lite0-dense", "unet-bcir-lite0", "hierarchy-lesion"]
@@ -140,7 +140,7 @@ def test_bilateral_study_starts_from_the_shipped_stacked_ensemble():
     woman's other film is her other film, and the pick is made on validation figures."""
     from pathlib import Path
 
-    from core.ensembles import bilateral
+    from core.training.composites import bilateral
 
     folder = Path("models/own-stage1-maps-stacked")
     w, members = bilateral.paired_films(pd.read_csv(folder / "member_scores.csv"))
@@ -162,11 +162,11 @@ def test_bilateral_study_starts_from_the_shipped_stacked_ensemble():
 
 
 def test_own_recipes_are_set_against_every_seed_recipe_of_their_task():
-    """`python -m core.versus` and the cards' `versus_seeds` (Compare's table): every seed recipe
+    """`python -m core.reports.versus` and the cards' `versus_seeds` (Compare's table): every seed recipe
     with a complete out-of-fold run in the task, never a model built on an own recipe, and
     "beaten" only when the paired interval is wholly above 0; the cards hold what the
     committed out-of-fold files give now."""
-    from core import versus
+    from core.reports import versus
     from core.models import registry
 
     for name, task in (("own-stage1-maps-stacked", "stage1"), ("own-stage2-maps-stacked", "stage2")):

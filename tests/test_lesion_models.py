@@ -65,7 +65,7 @@ def test_smoke_lesion_folders_are_complete(lesion_models):
 
 
 def test_maps_on_the_original_grid_reproduce_their_scores(lesion_models, sample_dicom):
-    from core.io import read_image
+    from core.io.reader import read_image
     from core.models import registry
 
     image = read_image(sample_dicom)
@@ -90,7 +90,7 @@ def test_cli_predict_returns_the_maps_and_leaderboard_reproduces_them(lesion_mod
 
 
 def test_dense_map_geometry_is_exact():
-    from core.lesion.geometry import cells_to_image
+    from core.preprocess.geometry import cells_to_image
 
     cells = np.arange(12, dtype=np.float32).reshape(3, 4)
     img = cells_to_image(cells, (192, 224), stride=32, window=4)
@@ -103,9 +103,10 @@ def test_smoke_ensemble_with_tta_over_the_lesion_models(lesion_models, shared_da
     TTA probabilities reproduced from the members by hand, spread and maps carried."""
     import pandas as pd
 
-    from core.io import read_image
+    from core.io.reader import read_image
     from core.labels import project
-    from core.models import registry, tta
+    from core.models import registry
+    from core.models.composites import tta
 
     p = cli(lesion_models, "train", "recipes/seed004_ensemble_stage1_tta.yaml", "--smoke", "--data", str(shared_data))
     assert p.returncode == 0, p.stderr[-2000:]
@@ -205,7 +206,7 @@ def test_smoke_flat_model_on_the_lesion_backbone(lesion_models, shared_data, smo
 
     from core.datasets import load_dataset
     from core.training.folds import fold_parts
-    from core.training.fold_runs import run_dir
+    from core.models.fold_runs import run_dir
     from core.models import registry
 
     p = cli(lesion_models, "train", "recipes/seed001_flat3_lesion_maps.yaml", "--smoke", "--data", str(shared_data))
@@ -219,7 +220,7 @@ def test_smoke_flat_model_on_the_lesion_backbone(lesion_models, shared_data, smo
     assert run["train_films"] == len(train) - normals + max(1, round(normals / 4))
     oof = pd.read_csv(Path(card["_folder"]) / "oof_predictions.csv")
     assert {"p_normal", "p_benign", "p_malignant"} <= set(oof.columns) and np.allclose(oof[["p_normal", "p_benign", "p_malignant"]].sum(axis=1), 1, atol=1e-4)
-    from core.io import read_image
+    from core.io.reader import read_image
     from core.models import kinds
 
     held_out = oof[oof["fold"] == 0].iloc[0]  # fold 0's rebuilt model (ensembles score it) gives its run's row

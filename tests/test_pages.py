@@ -19,8 +19,9 @@ import pandas as pd
 import pytest
 
 from core.dashboard import cards as dcards
-from core.dashboard import curves as dcurves
-from core.dashboard import export, inference, overlays
+from core.reports import curves as dcurves
+from core.dashboard import export, overlays
+from core.serving import inference
 from core.dashboard import records as drecords
 from core.models import kinds
 from core.models.prediction import MapLayer, Prediction
@@ -124,12 +125,12 @@ def _write_model(root: Path, name: str, classes: list[str], task: str, *, seed: 
         card["kind"] = kind
     card["_folder"] = str(folder)
     if len(classes) == 3:
-        from core.training.finish import judge, view_frame
+        from core.evaluation.judge import judge, view_frame
         from core.labels import space, tasks_for
 
         card["views"] = {t: judge(view_frame(pred, classes, t), space(t).classes, smoke=True) for t in tasks_for(classes) if space(t).classes != tuple(classes)}
     if oof:
-        from core.oof import card_oof
+        from core.evaluation.oof import card_oof
 
         o = table(200, False)
         o.to_csv(folder / "oof_predictions.csv", index=False)
@@ -188,7 +189,7 @@ def maps_model(tmp_path_factory) -> tuple[Path, str]:
 
 # --------------------------------------------------------------------------- pages on models/
 def test_overview_leaderboard_per_task():
-    from core import leaderboard
+    from core.reports import leaderboard
 
     at = _open("pages/overview.py")
     assert at.title[0].value == "Mammography AI workbench"
@@ -440,7 +441,7 @@ def test_overview_ranks_out_of_fold_first(oof_models, monkeypatch):
 
 
 def test_compare_paired_bootstrap(oof_models, monkeypatch):
-    from core.oof import oof_view, paired_difference, read_oof
+    from core.evaluation.oof import oof_view, paired_difference, read_oof
 
     root, cards = oof_models
     monkeypatch.setenv("MAMMO_MODELS_DIR", str(root))
@@ -481,7 +482,7 @@ def test_compare_does_not_pick_a_models_own_reading_as_its_rival():
 
 # --------------------------------------------------------------------------- core.dashboard
 def test_leaderboard_frame_numbers(oof_models):
-    from core import leaderboard
+    from core.reports import leaderboard
 
     root, _ = oof_models
     rows = leaderboard.rows(root, "stage1")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from core.errors import UsageError
-from core.io import read_image
-from core.preprocess import STEPS, Pipeline, breast_mask, extract_patch, patch_box, sample_background_boxes
+from core.io.reader import read_image
+from core.preprocess.pipeline import STEPS, Pipeline, breast_mask, extract_patch, patch_box, sample_background_boxes
 
 WHOLE = [["breast_crop", {}], ["orient_left", {}], ["clahe", {"clip_limit": 2.0}], ["median", {"ksize": 3}], ["hist_eq", {}], ["resize_pad", {"size": 224}], ["stack3", {}], ["normalize", {"mode": "imagenet"}]]
 

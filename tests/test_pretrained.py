@@ -1,4 +1,4 @@
-"""core.models.pretrained: the Lite0 key map is right, proven on ImageNet logits.
+"""core.models.backends.pretrained: the Lite0 key map is right, proven on ImageNet logits.
 
 The proof is equal logits between timm's `tf_efficientnet_lite0` loaded through our
 key map and the original model code the checkpoint was made for
@@ -15,14 +15,8 @@ import numpy as np
 import pytest
 
 from core.errors import IntegrityError, ModelError
-from core.models import pretrained
-from core.models.pretrained import (
-    LITE0_FILENAME,
-    LITE0_SHA256,
-    efficientnet_lite0_state_dict,
-    find_lite0_weights,
-    sha256_file,
-)
+from core.models.backends import pretrained
+from core.models.backends.pretrained import LITE0_FILENAME, LITE0_SHA256, efficientnet_lite0_state_dict, find_lite0_weights, sha256_file
 
 LITE0_PARAMS = 4_652_008  # trainable parameters of tf_efficientnet_lite0 with its 1000-class head
 CAT_CLASSES = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat

@@ -32,7 +32,7 @@ from pydicom.uid import DigitalMammographyXRayImageStorageForPresentation, Expli
 
 from core import privacy
 from core.errors import ImageTooLargeError, InvalidImageError
-from core.io import read_image
+from core.io.reader import read_image
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "streamlit_app.py")

@@ -19,7 +19,7 @@ pytest.importorskip("ray.train.torch")
 def test_two_workers_train_an_epoch_and_a_rerun_resumes_from_its_checkpoint(tmp_path, mias_records):
     import ray
 
-    from core.lesion.patch_net import DensePatchNet, data_config
+    from core.models.nets.patch_net import DensePatchNet, data_config
     from core.training.films import StreamedFilms
     from core.training.patch_loop import PatchRecipe
     from core.training.patches import plan_patches

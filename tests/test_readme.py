@@ -17,7 +17,7 @@ def test_readme_is_short():
 
 
 def test_headline_leaderboard_is_what_the_committed_files_give():
-    from core.leaderboard import headline
+    from core.reports.leaderboard import headline
 
     block = re.search(r"<!-- headline:start -->\n(.*?)\n<!-- headline:end -->", README, re.S)
     assert block, "the README's leaderboard sits between headline markers"
@@ -40,7 +40,7 @@ def test_pictures_and_links_are_there():
 
 def _oof(name: str, task: str):
     from core.models import registry
-    from core.oof import oof_view, read_oof
+    from core.evaluation.oof import oof_view, read_oof
 
     card = registry.card(name)
     return oof_view(read_oof(card), card["classes"], task)
@@ -56,7 +56,7 @@ def _said(text: str) -> tuple[float, float, float]:
 
 def test_paired_figures_recompute():
     from core.models import registry
-    from core.oof import paired_difference, paired_three_class, read_oof
+    from core.evaluation.oof import paired_difference, paired_three_class, read_oof
 
     d = paired_difference(_oof("ens-stage1-tta", "stage1"), _oof("s1-efficientnet-lite0-torch", "stage1"))
     assert _said("`ens-stage1-tta` − `s1-efficientnet-lite0-torch`") == pytest.approx((d["difference"], d["ci_low"], d["ci_high"]), abs=5e-4)

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from core import resampled
-from core.evaluate import binary_metrics, multiclass_metrics
+from core.evaluation import resampled
+from core.evaluation.metrics import binary_metrics, multiclass_metrics
 
 
 def _same(a: float, b: float) -> bool:
@@ -19,7 +19,7 @@ def _same(a: float, b: float) -> bool:
 def _committed_oof() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A 3-class model's out-of-fold rows from models/: truth, probabilities, most probable class."""
     from core.models import registry
-    from core.oof import read_oof
+    from core.evaluation.oof import read_oof
 
     card = registry.card("patch-lite0-dense")
     oof = read_oof(card)

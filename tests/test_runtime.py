@@ -21,7 +21,7 @@ def images(request):
     """Two sample DICOMs (a benign mass, another case) and, where the data is here, a
     malignant and a normal MIAS film."""
     from core.datasets import load_dataset
-    from core.io import read_image
+    from core.io.reader import read_image
 
     sample = load_dataset("sample")
     out = [read_image(sample[0].path), read_image(sample[-1].path)]
@@ -50,7 +50,7 @@ def _eager_probs(backend, x: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("name", served_torch_classifiers())
 def test_classifier_onnx_equals_eager_torch_and_cam_equals_grad_cam(name, images):
     from core.models import registry
-    from core.models.base import _channels
+    from core.models.classifier import _channels
 
     model = registry.load(name)
     backend = model.backend
@@ -71,9 +71,9 @@ def test_classifier_onnx_equals_eager_torch_and_cam_equals_grad_cam(name, images
 
 
 def test_dense_patch_maps_onnx_equal_eager_torch(images):
-    from core.lesion.dense import patch_maps
+    from core.models.nets.dense import patch_maps
     from core.models import registry
-    from core.preprocess import breast_mask
+    from core.preprocess.pipeline import breast_mask
 
     model = registry.load("patch-lite0-dense")
     assert model.runtime == "onnx"
@@ -105,9 +105,10 @@ def test_unet_probability_onnx_equals_eager_torch(images):
 
 def test_fallback_to_eager_torch(monkeypatch, images):
     """`MAMMO_RUNTIME=torch`, or no onnxruntime: eager torch and pytorch-grad-cam, as before."""
-    from core.models import registry, runtime
-    from core.models.base import _channels
-    from core.models.torch_backend import load_backend
+    from core.models import registry
+    from core.models.backends import onnx_runtime as runtime
+    from core.models.classifier import _channels
+    from core.models.backends.torch_backend import load_backend
 
     card = registry.card("s1-mobilenetv2-torch")
     monkeypatch.setenv("MAMMO_RUNTIME", "torch")
@@ -126,7 +127,7 @@ def test_fallback_to_eager_torch(monkeypatch, images):
 
 def test_head_check_refuses_what_is_not_pooled_linear():
     """Grad-CAM of a layer before the last feature map needs the backward pass."""
-    from core.models.torch_backend import build_network, pooled_linear_head
+    from core.models.backends.torch_backend import build_network, pooled_linear_head
 
     net = build_network({"kind": "timm", "model": "mobilenetv2_100"}, 2)
     assert pooled_linear_head(net, "bn2") is not None
@@ -137,7 +138,7 @@ def test_head_check_refuses_what_is_not_pooled_linear():
 def test_export_cache_and_in_memory_fallback(monkeypatch, tmp_path):
     import torch
 
-    from core.models import runtime
+    from core.models.backends import onnx_runtime as runtime
 
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU()).eval()
     x = torch.randn(1, 3, 40, 24)

@@ -8,8 +8,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from core.preprocess import Pipeline
-from core.samples import build_samples
+from core.preprocess.pipeline import Pipeline
+from core.datasets.samples import build_samples
 from core.training.row_file import RowFile, RowWriter
 from core.training.sample_store import stored_samples
 

@@ -102,7 +102,7 @@ def test_rows_name_no_server_path(scored):
 
 def test_rows_equal_an_in_process_prediction(scored):
     """The Ray path predicts what `python -m core predict` does (same model code, same decode)."""
-    from core.io import read_image
+    from core.io.reader import read_image
 
     root, out, *_ = scored
     frame = pd.read_parquet(out)
@@ -187,10 +187,10 @@ def test_study_rows_per_film_and_breast_grouped_by_patient(tmp_path):
     breast and one row per breast, equal to the study model's own reading of each woman (the
     combine the Upload page and `predict --study` use)."""
     from core.datasets import load_dataset
-    from core.io import read_image
+    from core.io.reader import read_image
     from core.score import run
     from core.score.study_rows import study_path
-    from core.studies import by_patient, group
+    from core.studies.grouping import by_patient, group
 
     if STUDY not in registry.names() or not registry.weights_available(registry.card(STUDY)):
         pytest.skip("the shipped study model is not in this checkout")

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.dashboard import inference, session_cache
+from core.serving import inference
+from core.dashboard import session_cache
 from core.dashboard.viewer import layer_grid, outline_paths
 from core.models.prediction import MapLayer, Prediction
 from core.types import Lesion
@@ -186,7 +187,7 @@ def test_backward_maps_are_made_when_picked_and_the_link_carries_the_layer():
     assert _qp(at, "layer") == f"{name}::{later}"
     # the same layer from the model directly: the page drew what the model computes
     from core.datasets import load_dataset
-    from core.io import read_image
+    from core.io.reader import read_image
     from core.models.prediction import layer_on_demand
 
     rec = next(r for r in load_dataset("sample") if r.image_id == _qp(at, "image"))

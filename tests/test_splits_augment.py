@@ -7,9 +7,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from core.augment import Augment
+from core.preprocess.augment import Augment
 from core.errors import SplitLeakError
-from core.splits import check_no_leak, kfold, split_patients
+from core.datasets.splits import check_no_leak, kfold, split_patients
 
 
 def test_split_is_patient_level_deterministic_and_stratified(mias_records):

@@ -18,7 +18,7 @@ STUDY = "study-own-stage1-maps-stacked"
 
 def test_the_samples_four_views_in_conventional_order():
     from core.datasets import load_dataset
-    from core.studies import by_patient
+    from core.studies.grouping import by_patient
 
     studies = by_patient(load_dataset("sample"))
     assert len(studies) == 2
@@ -37,7 +37,7 @@ def test_the_samples_four_views_in_conventional_order():
 ])
 def test_a_bad_study_is_a_typed_error_naming_the_field_not_the_value(entries, field):
     from core.errors import MammoError, StudyError
-    from core.studies import group
+    from core.studies.grouping import group
 
     with pytest.raises(StudyError) as err:
         group(entries)
@@ -48,7 +48,7 @@ def test_a_bad_study_is_a_typed_error_naming_the_field_not_the_value(entries, fi
 def test_records_of_two_women_are_refused():
     from core.datasets import load_dataset
     from core.errors import StudyError
-    from core.studies import from_records
+    from core.studies.grouping import from_records
 
     records = load_dataset("sample")
     with pytest.raises(StudyError, match="patient"):
@@ -56,7 +56,7 @@ def test_records_of_two_women_are_refused():
 
 
 def test_the_combine_rule():
-    from core.study_combine import StudySpec, combine_study
+    from core.studies.combine import StudySpec, combine_study
 
     spec = StudySpec("mean", 0.5, 0.3)
     c = combine_study([0.8, 0.6, 0.2], ["R", "R", "L"], spec)
@@ -69,8 +69,8 @@ def test_the_combine_rule():
 
 def test_the_study_models_oof_figures_recompute_from_committed_csvs():
     from core.models import registry
-    from core.oof import card_oof, oof_summary, oof_view, read_oof
-    from core.study_build import BREAST_FILE, breast_view, recheck
+    from core.evaluation.oof import card_oof, oof_summary, oof_view, read_oof
+    from core.training.composites.study import BREAST_FILE, breast_view, recheck
 
     card = registry.card(STUDY)
     member = registry.card(card["members"][0])
@@ -102,13 +102,13 @@ def test_the_study_models_oof_figures_recompute_from_committed_csvs():
 def test_thresholds_come_from_validation_parts_only():
     """Shuffling the held-out parts' member scores must not move any fold's threshold."""
     from core.models import registry
-    from core.study_build import out_of_fold, part_scores
-    import core.study_build as sb
+    from core.training.composites.study import out_of_fold, part_scores
+    import core.training.composites.study as sb
 
     card = registry.card(STUDY)
     member = registry.card(card["members"][0])
     sides = pd.read_csv(card["_folder"] + "/oof_predictions.csv")[["image_id", "side", "view"]]
-    from core.study_combine import StudySpec
+    from core.studies.combine import StudySpec
 
     spec = StudySpec.from_card(card)
     real = out_of_fold(member, sides, spec)[0].groupby("fold")["threshold"].first()
@@ -125,7 +125,7 @@ def test_thresholds_come_from_validation_parts_only():
 
 
 def test_leaderboard_has_the_study_model_at_image_and_breast_level():
-    from core.leaderboard import leaderboard, rows
+    from core.reports.leaderboard import leaderboard, rows
 
     r = {x["model"]: x for x in rows(task="stage1")}[STUDY]
     assert r["kind"] == "study" and r["oof_folds"] == 5
@@ -136,7 +136,7 @@ def test_leaderboard_has_the_study_model_at_image_and_breast_level():
 
 def test_read_images_is_what_the_pages_call():
     """(Mammogram, side, view) triples -> per image, per breast and the bilateral reading."""
-    from core.study_combine import StudySpec, read_images
+    from core.studies.combine import StudySpec, read_images
     from core.types import Mammogram, SafeMeta
 
     class Member:
@@ -144,7 +144,7 @@ def test_read_images_is_what_the_pages_call():
 
     class Fake:  # a study model whose member scores are the mean pixel
         def __init__(self):
-            from core.models.study import StudyModel
+            from core.models.composites.study import StudyModel
 
             self.inner = StudyModel.__new__(StudyModel)
             self.inner.name, self.inner.member, self.inner.threshold = "fake-study", Member(), 0.5

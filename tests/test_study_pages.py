@@ -40,7 +40,7 @@ def _frame(at, first_columns: list[str]):
 
 def _png_without_laterality() -> bytes:
     from core.datasets import load_dataset
-    from core.io import read_image
+    from core.io.reader import read_image
 
     pixels = read_image(load_dataset("sample")[0].path).pixels
     small = cv2.resize(pixels, (pixels.shape[1] // 4, pixels.shape[0] // 4), interpolation=cv2.INTER_AREA)

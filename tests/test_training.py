@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from core.errors import IntegrityError
-from core.io import read_image
+from core.io.reader import read_image
 from core.models import registry
 
 REPO = Path(__file__).resolve().parents[1]

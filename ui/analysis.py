@@ -11,7 +11,8 @@ from typing import Any, Callable, Hashable, Sequence
 
 import streamlit as st
 
-from core.dashboard import inference, session_cache
+from core.serving import inference
+from core.dashboard import session_cache
 from core.dashboard.viewer import ImageView, image_view
 from core.types import Mammogram
 from ui import common

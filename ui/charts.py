@@ -7,7 +7,7 @@ from typing import Any, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from core.dashboard.curves import Curve
+from core.reports.curves import Curve
 
 FONT = dict(family="Inter, Segoe UI, sans-serif", size=13)
 
@@ -72,7 +72,7 @@ def calibration(curves: dict[str, Curve], colors: dict[str, str], title: str = "
 
 def ranking(rows: Sequence[dict[str, Any]], colors: dict[str, str], title: str) -> go.Figure:
     """Out-of-fold and test ROC AUC with their 95 % CIs per model, in the leaderboard's order
-    (`core.leaderboard.rows` of one task: numbers with value / ci_low / ci_high)."""
+    (`core.reports.leaderboard.rows` of one task: numbers with value / ci_low / ci_high)."""
     fig = go.Figure()
     names = [r["model"] for r in rows]
     for part, symbol, label, offset in (("oof_roc_auc", "circle", "out of fold", -0.17), ("test_roc_auc", "diamond-open", "test split", 0.17)):

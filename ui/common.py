@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import streamlit as st
 
 from core.dashboard import cards as dcards
-from core.dashboard import curves as dcurves
+from core.reports import curves as dcurves
 from core.dashboard import records as drecords
 from core import privacy
 from core.errors import DatasetError, MammoError, ModelError, model_reason
@@ -383,13 +383,13 @@ def thumbnail(path: str | None) -> Any:
 # --------------------------------------------------------------------------- rankings and curves
 @st.cache_data(show_spinner=False, max_entries=8)
 def _leaderboard_rows(root: str, stamp: tuple) -> list[dict[str, Any]]:
-    from core import leaderboard
+    from core.reports import leaderboard
 
     return leaderboard.rows(root)
 
 
 def leaderboard_rows() -> list[dict[str, Any]]:
-    """`core.leaderboard.rows` of every task (numbers, ranked out of fold first), cached per card change."""
+    """`core.reports.leaderboard.rows` of every task (numbers, ranked out of fold first), cached per card change."""
     root = models_dir()
     return _leaderboard_rows(root, _folder_stamp(root))
 
@@ -406,7 +406,7 @@ def _task_data(name: str, task: str, mtime: float, _card: dict[str, Any]):
 
 
 def task_data(card: dict[str, Any], task: str):
-    """The model's committed predictions read in `task` (`core.dashboard.curves.TaskData`), or None."""
+    """The model's committed predictions read in `task` (`core.reports.curves.TaskData`), or None."""
     return _task_data(card["name"], task, _file_mtime(card, "predictions.csv") + _file_mtime(card, "card.json"), card)
 
 
@@ -525,7 +525,7 @@ def warm_up(names: Sequence[str]) -> None:
     ctx = get_script_run_ctx()
 
     def work() -> None:
-        from core.dashboard import inference
+        from core.serving import inference
         from core.datasets.sample import warm_up_image
 
         try:

@@ -14,7 +14,7 @@ from typing import Sequence
 import pandas as pd
 import streamlit as st
 
-from core.dashboard import curves as dcurves
+from core.reports import curves as dcurves
 from core.errors import MammoError
 from core.score import local
 from core.score import metrics as smetrics

@@ -13,7 +13,7 @@ from typing import Sequence
 import streamlit as st
 
 from core import privacy
-from core.dashboard import inference
+from core.serving import inference
 from ui import common
 
 

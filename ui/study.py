@@ -11,8 +11,8 @@ import streamlit as st
 
 from core.dashboard import study as dstudy
 from core.errors import MammoError, StudyError
-from core.studies import SIDES, VIEWS, side_of
-from core.study_combine import reads_study
+from core.studies.grouping import SIDES, VIEWS, side_of
+from core.studies.combine import reads_study
 from core.types import Mammogram
 from ui import analysis, common
 

@@ -13,7 +13,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core import privacy
-from core.dashboard import inference, overlays
+from core.serving import inference
+from core.dashboard import overlays
 from core.dashboard.viewer import ImageView, layer_grid, outline_paths
 from core.models.prediction import MapLayer
 from core.types import Lesion

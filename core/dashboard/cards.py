@@ -15,8 +15,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..labels import SPACES, space, tasks_for
-from ..models import kinds
+from core.labels import SPACES, space, tasks_for
+from core.models import kinds
 
 NOTICE = (
     "Research use only — not a medical device. These models were trained on small public "
@@ -127,7 +127,7 @@ LEADERBOARD_COLUMNS = ["rank", "model", "OOF ROC AUC", "OOF 95% CI", "test ROC A
 
 
 def leaderboard_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """`core.leaderboard.rows` of one task as a table for people: numbers stay numeric (the
+    """`core.reports.leaderboard.rows` of one task as a table for people: numbers stay numeric (the
     table sorts), CIs go in text columns, the order is the leaderboard's (out-of-fold first)."""
     out = []
     for i, r in enumerate(rows, 1):
@@ -238,7 +238,7 @@ def metrics_table(card: dict[str, Any]) -> pd.DataFrame:
 
 def readings_table(card: dict[str, Any]) -> pd.DataFrame:
     """The card's test and out-of-fold figures in every task its output can be read in."""
-    from ..leaderboard import task_view
+    from core.reports.leaderboard import task_view
 
     rows = []
     for t in tasks_of(card):
@@ -355,9 +355,9 @@ def conformal_table(cards: Sequence[dict[str, Any]], task: str, coverage: float)
     """Out of fold, per model with a complete run in a binary task: split-conformal sets, each
     fold calibrated on the others; measured coverage (patient-bootstrap 95 % CI) against the
     target, and how often a set names one class (and how often that class is right)."""
-    from .. import conformal
-    from ..labels import space
-    from ..oof import complete, oof_view, read_oof
+    from core.evaluation import conformal
+    from core.labels import space
+    from core.evaluation.oof import complete, oof_view, read_oof
 
     rows = []
     for c in cards:
@@ -377,7 +377,7 @@ THREE_CLASS_FIGURES = {"macro_f1": "macro-F1", "balanced_accuracy": "balanced ac
 def three_class_oof_table(cards: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """Out of fold, per 3-class model (flat or hierarchical) with a complete run: its decisions'
     figures with patient-level 95 % intervals, from the card (`oof.flat3`), so nothing is recomputed."""
-    from ..oof import complete
+    from core.evaluation.oof import complete
 
     rows = []
     for c in cards:
@@ -393,7 +393,7 @@ def three_class_oof_table(cards: Sequence[dict[str, Any]]) -> pd.DataFrame:
 def three_class_confusion(card: dict[str, Any]) -> tuple[list[list[int]], list[str]] | None:
     """The out-of-fold 3-class confusion matrix of a card and its labels, or None (also for a
     partial run: its films are not the others' films)."""
-    from ..oof import complete
+    from core.evaluation.oof import complete
 
     f = (card.get("oof") or {}).get("flat3")
     return (f["confusion"], list(f["confusion_labels"])) if f and complete(card) else None
@@ -401,7 +401,7 @@ def three_class_confusion(card: dict[str, Any]) -> tuple[list[list[int]], list[s
 
 def versus_seeds_table(cards: Sequence[dict[str, Any]], task: str) -> pd.DataFrame:
     """Each own recipe of the task against each seed recipe, out of fold (card field
-    `versus_seeds`, written by `python -m core.card_views`): beaten only when the whole
+    `versus_seeds`, written by `python -m core.reports.card_views`): beaten only when the whole
     paired interval is above 0."""
     rows = [{"own recipe": c["name"], "seed recipe": r["seed_recipe"], "seed": r["seed"], "own AUC": r["own_auc"], "seed AUC": r["seed_auc"],
              "own − seed (95 % CI)": f"{r['difference']:+.3f} [{r['ci_low']:+.3f} to {r['ci_high']:+.3f}]", "beaten": "yes" if r["beats"] else "no", "images": r["images"]}

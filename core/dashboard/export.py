@@ -10,9 +10,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..types import Lesion
-from .inference import ModelRun
-from .overlays import layer_caption, overlay_image
+from core.types import Lesion
+from core.serving.inference import ModelRun
+from core.dashboard.overlays import layer_caption, overlay_image
 
 # layer choice per model: (map key or None, opacity, threshold or None)
 Choice = tuple[str | None, float, float | None]

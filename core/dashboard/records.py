@@ -8,10 +8,10 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import MammoError
-from ..models import kinds
-from ..types import Record
-from .overlays import THUMB_LONG_SIDE, placeholder, thumbnail_of
+from core.errors import MammoError
+from core.models import kinds
+from core.types import Record
+from core.dashboard.overlays import THUMB_LONG_SIDE, placeholder, thumbnail_of
 
 FILTER_COLUMNS = ("patient_id", "truth", "split", "side", "view", "density", "abnormality")
 MEMBERSHIP_TEXT = {  # Streamlit material-icon markup; the words alone say it too
@@ -60,7 +60,7 @@ def thumbnail(path: str | None, long_side: int = THUMB_LONG_SIDE) -> np.ndarray:
     """A small uint8 preview of an image file; a grey placeholder when the file is missing or bad."""
     if not path:
         return placeholder(long_side)
-    from ..io import read_image
+    from core.io.reader import read_image
 
     try:
         m = read_image(path)

@@ -16,7 +16,7 @@ from typing import Any, Callable, Hashable, Iterator
 
 import numpy as np
 
-from .inference import ModelRun
+from core.serving.inference import ModelRun
 
 # the four most recent images (one study) and their model runs, per session
 MAX_IMAGES = 4
@@ -79,7 +79,7 @@ def compact_run(run: ModelRun, long_side: int = CACHED_MAP_LONG_SIDE) -> ModelRu
     field of view and image shape; drawing reads them back as float32)."""
     if run.prediction is None or not run.prediction.maps:
         return run
-    from .overlays import shrink_layer
+    from core.dashboard.overlays import shrink_layer
 
     maps = {}
     for k, v in run.prediction.maps.items():

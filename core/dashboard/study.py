@@ -1,6 +1,6 @@
 """A study on the pages: a woman's images with their sides and views, every image model's
 run per view, and each study model's per-breast and bilateral reading from those same runs
-(one forward pass per network per view; `core.study_combine` does the sums). No Streamlit.
+(one forward pass per network per view; `core.studies.combine` does the sums). No Streamlit.
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from ..errors import StudyError
-from ..studies import SIDES, VIEWS, Study, group, side_of, view_of
-from ..study_combine import StudyReading, reads_study
-from ..types import SafeMeta
+from core.errors import StudyError
+from core.studies.grouping import SIDES, VIEWS, Study, group, side_of, view_of
+from core.studies.combine import StudyReading, reads_study
+from core.types import SafeMeta
 
 SIDE_CHOICES: tuple[str, ...] = SIDES
 VIEW_CHOICES: tuple[str, ...] = VIEWS

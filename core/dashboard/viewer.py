@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from ..models.prediction import MapLayer
-from ..types import Lesion, Mammogram
-from .overlays import downscale, to_uint8
+from core.models.prediction import MapLayer
+from core.types import Lesion, Mammogram
+from core.dashboard.overlays import downscale, to_uint8
 
 JPEG_QUALITY = 88
 

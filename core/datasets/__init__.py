@@ -17,11 +17,11 @@ from pathlib import Path
 from core.errors import DatasetError
 from core.types import LABELS, Record
 
-from .cbis import breast_labels, load_cbis
-from .folder import load_folder
-from .mias import load_mias
-from .minidds import load_minidds, read_mask
-from .sample import load_sample
+from core.datasets.cbis import breast_labels, load_cbis
+from core.datasets.folder import load_folder
+from core.datasets.mias import load_mias
+from core.datasets.minidds import load_minidds, read_mask
+from core.datasets.sample import load_sample
 
 DATASETS: dict[str, Callable[..., list[Record]]] = {
     "mias": load_mias,

@@ -113,8 +113,8 @@ def sample_breast_labels() -> dict[tuple[str, str], str]:
 def warm_up_image():
     """The embedded sample's first full-field DICOM as a `Mammogram` (public data), for warming
     models up before a visitor's first upload; None when the sample is not installed."""
-    from ..errors import MammoError
-    from ..io import read_image
+    from core.errors import MammoError
+    from core.io.reader import read_image
 
     try:
         records = [r for r in load_sample() if r.path]

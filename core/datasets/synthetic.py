@@ -41,8 +41,8 @@ def _sources(long_side: int) -> tuple[np.ndarray, ...]:
     """The eight sample films, decoded once per process, shrunk, all turned to face left."""
     import cv2
 
-    from ..io import read_image
-    from .sample import load_sample
+    from core.io.reader import read_image
+    from core.datasets.sample import load_sample
 
     out = []
     for rec in load_sample():
@@ -86,7 +86,7 @@ def make_film(index: int, seed: int, long_side: int, n_lesions: int, severities:
     """Film `index` of the archive: a varied sample film with its planted lesions."""
     import cv2
 
-    from ..preprocess import breast_mask
+    from core.preprocess.pipeline import breast_mask
 
     rng = np.random.default_rng((seed, index))
     sources = _sources(long_side)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelError
+from core.errors import ModelError
 
 CARD_FILE = "card.json"
 PREDICTIONS_FILE = "predictions.csv"

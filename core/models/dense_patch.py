@@ -12,11 +12,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..preprocess import Pipeline, breast_mask
-from ..types import Mammogram
-from .kinds import register_fold_loader, register_kind
-from .passes import LARGE_PASS
-from .prediction import MapLayer, Prediction, RecentResults, shared
+from core.preprocess.pipeline import Pipeline, breast_mask
+from core.types import Mammogram
+from core.models.kinds import register_fold_loader, register_kind
+from core.models.backends.passes import LARGE_PASS
+from core.models.prediction import MapLayer, Prediction, RecentResults, shared
 
 CLASSES = ("normal", "benign", "malignant")
 
@@ -43,7 +43,7 @@ class DensePatchModel:
         return self._recent.remember(image.pixels, "maps", lambda: self._patch_maps(image))
 
     def _patch_maps(self, image: Mammogram) -> dict[str, np.ndarray]:
-        from ..lesion.dense import patch_maps
+        from core.models.nets.dense import patch_maps
 
         work, _ = self.front.apply(image.pixels)
         with LARGE_PASS:
@@ -58,7 +58,7 @@ class DensePatchModel:
         return "onnx" if self.onnx is not None else "torch"
 
     def _probabilities(self, maps: dict[str, np.ndarray]) -> np.ndarray:
-        from ..lesion.dense import stage_scores, three_class
+        from core.models.nets.dense import stage_scores, three_class
 
         return three_class(*stage_scores(maps, self.rules["stage1"], self.rules["stage2"]))
 
@@ -76,7 +76,7 @@ class DensePatchModel:
         return "malignant" if s2 >= float(t.get("stage2", 0.5)) else "benign"
 
     def map_layers(self, image: Mammogram, maps: dict[str, np.ndarray]) -> dict[str, MapLayer]:
-        from ..lesion.score_rules import get_rule
+        from core.models.nets.score_rules import get_rule
 
         out = {}
         for key, label, rule in (("lesion", "patch scores: lesion (1 − p background)", self._layer_rule("stage1")), ("malignant", "patch scores: malignant", self._layer_rule("stage2"))):
@@ -113,7 +113,7 @@ class DensePatchTopModel(DensePatchModel):
     def _probabilities(self, maps: dict[str, np.ndarray]) -> np.ndarray:
         import torch
 
-        from ..lesion.dense import top_input
+        from core.models.nets.dense import top_input
 
         with torch.inference_mode():
             return torch.softmax(self.top(torch.from_numpy(top_input(maps)[None])), 1)[0].numpy().astype(np.float32)
@@ -147,7 +147,7 @@ def serve_dense(net, name: str, sha256: str):
     of the stride), or None for eager torch."""
     import torch
 
-    from . import runtime
+    from core.models.backends import onnx_runtime as runtime
 
     class DenseProbabilities(torch.nn.Module):
         def __init__(self) -> None:
@@ -165,7 +165,7 @@ def serve_dense(net, name: str, sha256: str):
 def _patch_net(card: dict[str, Any], state: dict[str, Any]):
     import torch
 
-    from ..lesion.patch_net import DensePatchNet
+    from core.models.nets.patch_net import DensePatchNet
 
     arch = card["architecture"]
     net = DensePatchNet(arch["backbone"], 3, int(arch["window"]), 0.0)
@@ -177,7 +177,7 @@ def _patch_net(card: dict[str, Any], state: dict[str, Any]):
 @register_fold_loader("patch_dense")
 def fold_patch_dense(card: dict[str, Any], fold: int) -> DensePatchModel | None:
     """Fold f's patch net with the rules and thresholds chosen on fold f's validation part."""
-    from ..training.fold_runs import load_run
+    from core.models.fold_runs import load_run
 
     run = load_run(card["name"], fold)
     if run is None:
@@ -188,8 +188,8 @@ def fold_patch_dense(card: dict[str, Any], fold: int) -> DensePatchModel | None:
 
 @register_kind("patch_dense_e2e", composite=True)
 def build_patch_dense_top(card: dict[str, Any], root: str) -> DensePatchTopModel:
-    from ..lesion.patch_net import MapTop
-    from . import registry
+    from core.models.nets.patch_net import MapTop
+    from core.models import registry
 
     registry.verify(card)
     base = registry.load(card["members"][0], root)
@@ -201,9 +201,9 @@ def build_patch_dense_top(card: dict[str, Any], root: str) -> DensePatchTopModel
 @register_fold_loader("patch_dense_e2e")
 def fold_patch_dense_top(card: dict[str, Any], fold: int) -> DensePatchTopModel | None:
     """Fold f's top over fold f's patch net: neither saw fold f's films."""
-    from ..training.fold_runs import load_run
-    from ..lesion.patch_net import MapTop
-    from . import registry
+    from core.models.fold_runs import load_run
+    from core.models.nets.patch_net import MapTop
+    from core.models import registry
 
     run = load_run(card.get("fold_runs") or card["members"][0], fold)
     base = fold_patch_dense(registry.card(card["members"][0], Path(card["_folder"]).parent), fold)

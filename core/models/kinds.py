@@ -2,7 +2,9 @@
 
 A builder turns a verified card into a ready model; composites (the hierarchy, ensembles)
 load their members by name through the same `registry.load`, so a new kind is one
-decorated function, not a branch in every caller.
+decorated function, not a branch in every caller. This table imports no kind: each kind's
+module registers itself, and `core/models/__init__.py` imports them all (as timm's
+`models/__init__.py` does), so the table is full whenever `core.models` is imported.
 """
 
 from __future__ import annotations
@@ -40,20 +42,20 @@ def register_fold_loader(name: str) -> Callable[[FoldLoader], FoldLoader]:
 
 def fold_model(card: dict[str, Any], fold: int) -> Any | None:
     """The model trained with fold `fold` held out, or None when that run is not on this machine."""
-    _import_builders()
     loader = _FOLD_LOADERS.get(kind_of(card))
     return loader(card, fold) if loader else None
 
 
 def kind_of(card: dict[str, Any]) -> str:
-    """The card's kind; cards written before kinds existed are plain classifiers or hierarchies."""
+    """The kind of a card or a recipe: its `kind:` field; those written before kinds existed
+    (a task and stages) are plain classifiers, or the hierarchy when their task says so.
+    Training's recipe kinds read the same rule."""
     if card.get("kind"):
         return str(card["kind"])
     return "hierarchy" if card.get("task") == "hierarchy" else "classifier"
 
 
 def is_composite(card: dict[str, Any]) -> bool:
-    _import_builders()
     return kind_of(card) in _COMPOSITE
 
 
@@ -63,23 +65,16 @@ def members(card: dict[str, Any]) -> list[str]:
 
 
 def builder(card: dict[str, Any]) -> Builder:
-    _import_builders()
     kind = kind_of(card)
     if kind not in _KINDS:
-        from ..errors import ModelError
+        from core.errors import ModelError
 
         raise ModelError(f"model {card['name']!r}: unknown kind {kind!r} (known: {', '.join(sorted(_KINDS))})")
     return _KINDS[kind]
 
 
 def known_kinds() -> list[str]:
-    _import_builders()
     return sorted(_KINDS)
-
-
-def _import_builders() -> None:
-    """Each kind's module registers itself on import; importing them imports no framework."""
-    from . import base, dense_patch, ensemble, hierarchy, segmenter, study  # noqa: F401
 
 
 def weights_files(card: dict[str, Any]) -> list[Path]:

@@ -44,7 +44,7 @@ class MapLayer:
         """The image score recomputed from this map by its named rule."""
         if self.score_rule is None:
             return None
-        from ..lesion.score_rules import get_rule
+        from core.models.nets.score_rules import get_rule
 
         return get_rule(self.score_rule)(np.asarray(self.values, np.float32))
 
@@ -176,7 +176,7 @@ def layer_on_demand(model: Any, image: Any, key: str, roi: Any = None) -> MapLay
 
     Every kind that lists such layers answers `map_on_demand(image, key, roi)`; composites
     hand the key's member part to the member it names."""
-    from ..errors import ModelError
+    from core.errors import ModelError
 
     fn = getattr(model, "map_on_demand", None)
     if fn is None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import IntegrityError, ModelError
-from . import kinds
-from .card import default_models_dir, read_card, sha256_file
+from core.errors import IntegrityError, ModelError
+from core.models import kinds
+from core.models.card import default_models_dir, read_card, sha256_file
 
 _LOADED: dict[tuple[str, str], Any] = {}
 
@@ -20,7 +20,7 @@ def discover(models_dir: str | Path | None = None) -> list[dict[str, Any]]:
     """Every model card under `models_dir`, sorted by task then name; reads JSON only."""
     root = Path(models_dir) if models_dir else default_models_dir()
     cards = [read_card(p.parent) for p in sorted(root.glob("*/card.json"))]
-    from ..labels import SPACES
+    from core.labels import SPACES
 
     order = {t: i for i, t in enumerate(SPACES)}
     return sorted(cards, key=lambda c: (order.get(c.get("task"), 9), c["name"]))

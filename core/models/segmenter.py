@@ -9,11 +9,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..preprocess import Pipeline
-from ..types import Mammogram
-from .kinds import register_fold_loader, register_kind
-from .passes import LARGE_PASS
-from .prediction import MapLayer, Prediction, RecentResults, decide, shared
+from core.preprocess.pipeline import Pipeline
+from core.types import Mammogram
+from core.models.kinds import register_fold_loader, register_kind
+from core.models.backends.passes import LARGE_PASS
+from core.models.prediction import MapLayer, Prediction, RecentResults, decide, shared
 
 
 class Segmenter:
@@ -39,7 +39,7 @@ class Segmenter:
     def _probability_map(self, image: Mammogram) -> np.ndarray:
         import torch
 
-        from ..lesion.patch_net import to_tensor
+        from core.models.nets.patch_net import to_tensor
 
         work, _ = self.front.apply(image.pixels)
         x, tf = self.pipeline.apply(work)
@@ -58,7 +58,7 @@ class Segmenter:
         return "onnx" if self.onnx is not None else "torch"
 
     def _score(self, prob: np.ndarray) -> float:
-        from ..lesion.score_rules import get_rule
+        from core.models.nets.score_rules import get_rule
 
         return float(get_rule(self.rule)(prob))
 
@@ -84,7 +84,7 @@ class Segmenter:
 
 
 def _net(state: dict[str, Any]):
-    from ..lesion.unet import BCirUNet
+    from core.models.nets.unet import BCirUNet
 
     net = BCirUNet(dropout=0.0)
     ref = net.state_dict()
@@ -105,7 +105,7 @@ def serve_unet(net, name: str, sha256: str):
     None for eager torch."""
     import torch
 
-    from . import runtime
+    from core.models.backends import onnx_runtime as runtime
 
     class Probability(torch.nn.Module):
         def __init__(self) -> None:
@@ -122,8 +122,8 @@ def serve_unet(net, name: str, sha256: str):
 @register_fold_loader("segmentation")
 def fold_segmenter(card: dict[str, Any], fold: int) -> Segmenter | None:
     """Fold f's U-Net with the score rule chosen on fold f's validation part."""
-    from ..training.fold_runs import load_run
-    from ..lesion.score_rules import rescaled
+    from core.models.fold_runs import load_run
+    from core.models.nets.score_rules import rescaled
 
     run = load_run(card["name"], fold)
     if run is None:

@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from ..errors import UsageError
+from core.errors import UsageError
 
 DATASETS = ["folder", "cbis", "mias", "minidds", "sample"]
 
@@ -32,7 +32,7 @@ def add_score_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_score(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from .run import score
+    from core.score.run import score
 
     if args.dataset != "sample" and not args.data:
         raise UsageError(f"--data DIR is required for --dataset {args.dataset}")
@@ -62,7 +62,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def cmd_evaluate_scores(args: argparse.Namespace) -> int:
     """The cards' metrics for every model and task in a score file."""
-    from .metrics import evaluate_scores, json_safe, leaderboard, read_scores
+    from core.score.metrics import evaluate_scores, json_safe, leaderboard, read_scores
 
     frame = read_scores(args.predictions)
     split = args.split or "all"

@@ -12,10 +12,10 @@ from typing import Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from ..types import LABELS, Record
-from .plan import Plan
-from .rows import explode, image_rows, model_splits
-from .steps import ModelStep, decode
+from core.types import LABELS, Record
+from core.score.plan import Plan
+from core.score.rows import explode, image_rows, model_splits
+from core.score.steps import ModelStep, decode
 
 
 def pick(records: Sequence[Record], n: int, seed: int = 0) -> list[Record]:

@@ -1,7 +1,7 @@
 """The cards' metrics for a score file: every model in every task its output can be read in.
 
 A score file carries each row's dataset label, the model's classes and its validation
-thresholds, so it is judged without the models: rows are read in a task (`finish.view_frame`),
+thresholds, so it is judged without the models: rows are read in a task (`judge.view_frame`),
 then `evaluate.evaluate_predictions` gives the same metrics, patient-level bootstrap CIs and
 confusion matrices as a card, and `dashboard.curves` the same ROC / PR / calibration.
 """
@@ -16,11 +16,11 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 
-from ..errors import UsageError
-from ..evaluate import evaluate_predictions
-from ..training.finish import view_frame
-from ..labels import space, tasks_for
-from .rows import BASE_COLUMNS
+from core.errors import UsageError
+from core.evaluation.metrics import evaluate_predictions
+from core.evaluation.judge import view_frame
+from core.labels import space, tasks_for
+from core.score.rows import BASE_COLUMNS
 
 REQUIRED = set(BASE_COLUMNS) | {"pred", "threshold", "error"}
 TASK_ORDER = ("stage1", "stage2", "flat3")
@@ -140,7 +140,7 @@ def json_safe(obj: Any) -> Any:
 def task_data(frame: pd.DataFrame, model: str, task: str, split: str = "all"):
     """One model's rows in `task` as the dashboard's `TaskData` (curves, operating points),
     with the model's validation-chosen threshold in that task."""
-    from ..dashboard.curves import TaskData
+    from core.reports.curves import TaskData
 
     rows, classes = task_frame(frame, model, task, split)
     own = model_classes(frame, model) == classes

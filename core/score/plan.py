@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..errors import MammoError, ModelError, UsageError
-from ..labels import tasks_for
-from ..leaderboard import task_view
-from ..models import kinds, registry
-from ..models.card import default_models_dir
+from core.errors import MammoError, ModelError, UsageError
+from core.labels import tasks_for
+from core.reports.leaderboard import task_view
+from core.models import kinds, registry
+from core.models.card import default_models_dir
 
 # composite kinds that can run stage by stage in separate processes: kind -> its stage roles
 SPLITTABLE: dict[str, tuple[str, ...]] = {"hierarchy": ("stage1", "stage2")}

@@ -16,12 +16,12 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..labels import task_truth
-from ..predict_records import judged_task
-from ..samples import lesion_rois
-from ..studies import side_of
-from ..types import Record
-from .plan import ModelInfo, Plan
+from core.labels import task_truth
+from core.serving.records import judged_task
+from core.datasets.samples import lesion_rois
+from core.studies.grouping import side_of
+from core.types import Record
+from core.score.plan import ModelInfo, Plan
 
 KEY = ("image_id", "model")
 BASE_COLUMNS = ["image_id", "patient_id", "side", "view", "split", "label", "truth", "model", "task", "classes"]
@@ -43,7 +43,7 @@ def image_rows(records: Iterable[Record], splits: dict[str, dict[str, str]] | No
 def model_splits(plan: Plan, dataset: str) -> dict[str, dict[str, str]]:
     """image_id -> train / val / test of each model built on `dataset` (from its predictions.csv),
     so `evaluate --split test` on a score of that dataset recomputes the card's test figures."""
-    from ..models import registry
+    from core.models import registry
 
     out: dict[str, dict[str, str]] = {}
     for m in plan.models:

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ..errors import DatasetError, UsageError
-from .plan import Plan, make_plan
-from .rows import explode, image_rows, model_splits
-from .steps import ModelStep, decode
-from .store import ScoreStore
-from .study_rows import write_study_rows
+from core.errors import DatasetError, UsageError
+from core.score.plan import Plan, make_plan
+from core.score.rows import explode, image_rows, model_splits
+from core.score.steps import ModelStep, decode
+from core.score.store import ScoreStore
+from core.score.study_rows import write_study_rows
 
 REPO = Path(__file__).resolve().parents[2]
 FLUSH_ROWS = 256
@@ -41,7 +41,7 @@ class Summary:
 
 
 def _records(dataset: str, data: str | os.PathLike | None, limit: int | None):
-    from ..datasets import load_dataset
+    from core.datasets import load_dataset
 
     records = load_dataset(dataset, data)
     with_file = [r for r in records if r.path]

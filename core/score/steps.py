@@ -14,18 +14,18 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import MammoError, model_reason
-from ..privacy import one_line
-from ..types import Mammogram, SafeMeta
-from .plan import Step
-from .rows import result_column
+from core.errors import MammoError, model_reason
+from core.privacy import one_line
+from core.types import Mammogram, SafeMeta
+from core.score.plan import Step
+from core.score.rows import result_column
 
 EMPTY = np.zeros((0, 0), np.float32)
 
 
 def decode(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Read every image of the batch (paths leave the batch here); errors name no file."""
-    from ..io import read_image
+    from core.io.reader import read_image
 
     n = len(batch["image_id"])
     pixels, metas, errors, seconds = [], [], [], []
@@ -72,8 +72,8 @@ class ModelStep:
     """One model (or one stage of a split composite), loaded once per process."""
 
     def __init__(self, step: Step, models_dir: str, scored_maps: bool = False) -> None:
-        from .. import quiet  # noqa: F401  (framework noise off in a fresh worker)
-        from ..models import registry
+        from core import quiet  # noqa: F401  (framework noise off in a fresh worker)
+        from core.models import registry
 
         self.step, self.scored_maps = step, scored_maps
         self.model: Any = None
@@ -83,7 +83,7 @@ class ModelStep:
             if step.role == "whole":
                 self.model = member
             else:  # one stage of a composite: the composite's own logic, only this stage's model
-                from ..models.hierarchy import Hierarchy
+                from core.models.composites.hierarchy import Hierarchy
 
                 card = registry.card(step.model, models_dir)
                 self.model = Hierarchy(card, member if step.role == "stage1" else None, member if step.role == "stage2" else None)
@@ -138,7 +138,7 @@ def _whole(model: Any, image: Mammogram, rois: list[list[float]], scored_maps: b
     """A whole model's probabilities, decision and map scores; a patch model looks at every
     annotated lesion (the image is as suspicious as its worst patch, as on the cards) or,
     without annotations, at the breast centre (as `predict`)."""
-    from ..models.prediction import decide
+    from core.models.prediction import decide
 
     if getattr(model, "input", "whole") == "patch" and rois:
         probs = model.predict_proba([image] * len(rois), [tuple(r) for r in rois])

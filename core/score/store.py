@@ -16,8 +16,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import UsageError
-from .rows import KEY
+from core.errors import UsageError
+from core.score.rows import KEY
 
 
 class ScoreStore:

@@ -1,5 +1,5 @@
 """A score file's study rows: each study model's films read against the other breast, and
-one row per breast (views combined), grouped by patient with `core.study_combine`, the one
+one row per breast (views combined), grouped by patient with `core.studies.combine`, the one
 combine rule the page, `predict --study` and the out-of-fold build use.
 
 They come from the image rows already written (each study row keeps its member's score,
@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from ..models import registry
-from ..study_combine import StudySpec, frames
+from core.models import registry
+from core.studies.combine import StudySpec, frames
 
 COLUMNS = ["image_id", "patient_id", "side", "view", "split", "truth", "model", "task", "classes", "threshold", "study_input", "error"]
 

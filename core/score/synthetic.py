@@ -23,7 +23,7 @@ def _sources() -> list[tuple[str, "object", np.ndarray]]:
     """(label, dataset, pixels) of the eight sample DICOMs."""
     import pydicom
 
-    from ..datasets.sample import load_sample
+    from core.datasets.sample import load_sample
 
     out = []
     for r in load_sample():

@@ -14,18 +14,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from .options import TrainOptions
+from core.training.options import TrainOptions
 
 
 def train_recipe(recipe_file: str | Path, options: TrainOptions = TrainOptions(), log: Callable[[str], None] = print) -> list[Path]:
     """Train the recipe; the model folders written."""
-    from .kinds import get_kind, kind_name
-    from .recipe import load_recipe
-
-    from ..errors import UsageError
+    from core.errors import UsageError
+    from core.training import trainers  # noqa: F401  (every trainer registers itself)
+    from core.training.kinds import get_kind, kind_name
+    from core.training.recipe import load_recipe
 
     recipe = load_recipe(recipe_file)
     kind = get_kind(kind_name(recipe))
+    missing = [k for k in kind.required if k not in recipe]
+    if missing:
+        raise UsageError(f"recipe lacks {missing}")
     if options.address and not kind.on_ray:
         raise UsageError(f"--address: recipes of kind {kind.name} train in one process; the dense patch net (kind patch_dense) runs on Ray Train")
     return kind.train(recipe, options, log)

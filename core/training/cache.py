@@ -23,8 +23,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..lesion.truth import circle_of_mask, read_mask
-from ..types import Record
+from core.datasets.lesion_truth import circle_of_mask, read_mask
+from core.types import Record
 
 CACHE_VERSION = 3  # 2: films as uint16 (MIAS's 8-bit values exactly); 3: breast masks at full resolution (what the served model sees)
 LEVELS = 65535.0
@@ -105,8 +105,8 @@ def decode_film(record: Record, pipeline: FilmPipeline, folder: Path) -> tuple[C
     its small JSON. Returns the film and whether it was decoded now."""
     import cv2
 
-    from ..io import read_image
-    from ..preprocess import breast_mask
+    from core.io.reader import read_image
+    from core.preprocess.pipeline import breast_mask
 
     key = film_key(record, pipeline, folder.parent / "digests")
     meta_path = folder / f"{key}.json"

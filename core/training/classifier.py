@@ -23,41 +23,24 @@ import numpy as np
 import pandas as pd
 
 # Keras recipes train on TensorFlow where it is installed (requirements-dev.txt), as the shipped
-# models were; serving defaults to Keras on torch (see core.models.keras_backend). No effect
+# models were; serving defaults to Keras on torch (see core.models.backends.keras_backend). No effect
 # once Keras is imported.
 if importlib.util.find_spec("tensorflow") is not None:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from ..augment import Augment
-from ..datasets import load_dataset
-from ..errors import UsageError
-from ..models.trainable import Trainable
-from ..models.card import default_models_dir, scratch_dir, sha256_file
-from .device import resolve_device
-from .kinds import register_kind
-from .options import TrainOptions
-from .recipe import default_data_dir
-from ..preprocess import Pipeline
-from ..samples import TASK_CLASSES, TaskSamples
-from .sample_store import stored_samples
-from ..splits import split_patients
+from core.preprocess.augment import Augment
+from core.datasets import load_dataset
+from core.errors import UsageError
+from core.models.backends.trainable import Trainable
+from core.models.card import default_models_dir, scratch_dir, sha256_file
+from core.training.device import resolve_device
+from core.training.recipe import default_data_dir
+from core.preprocess.pipeline import Pipeline
+from core.datasets.samples import TASK_CLASSES, TaskSamples
+from core.training.sample_store import stored_samples
+from core.datasets.splits import split_patients
 
 Log = Callable[[str], None]
-REQUIRED = ("name", "task", "framework", "architecture", "preprocessing", "stages")
-
-
-@register_kind("classifier", required=REQUIRED, summary="whole-image or patch classifier (torch / timm or Keras), staged unfreezing; --oof trains folds 1-4 too")
-def train_classifier(recipe: dict[str, Any], options: TrainOptions, log: Log = print) -> list[Path]:
-    from .data import data_dir_of, with_dataset
-
-    recipe = with_dataset(recipe, options)
-    if options.smoke:
-        return [train(smoke_recipe(recipe), data_dir_of(options), options.models_dir, resume=False, log=log, device=options.device)]
-    if options.oof or options.folds:
-        from .classifier_folds import train_oof
-
-        return [train_oof(recipe, data_dir=data_dir_of(options), models_dir=options.models_dir, folds=list(options.folds) if options.folds else None, log=log, reuse_shipped=not options.restart, device=options.device)]
-    return [train(recipe, data_dir_of(options), options.models_dir, resume=not options.restart, log=log, device=options.device)]
 
 
 def smoke_recipe(recipe: dict[str, Any]) -> dict[str, Any]:
@@ -88,7 +71,7 @@ def _new_backend(card: dict[str, Any], recipe: dict[str, Any], log: Log, device:
     init = recipe.get("init", "random")
     init_state = None
     if init == "imagenet-lite0":
-        from ..models.pretrained import efficientnet_lite0_state_dict, find_lite0_weights, LITE0_SHA256
+        from core.models.backends.pretrained import efficientnet_lite0_state_dict, find_lite0_weights, LITE0_SHA256
 
         path = find_lite0_weights()
         if path is None:
@@ -99,10 +82,10 @@ def _new_backend(card: dict[str, Any], recipe: dict[str, Any], log: Log, device:
     else:
         card["initial_weights"] = {"source": "random (no ImageNet weights for this backbone can be had offline here)", "file": None, "sha256": None}
     if card["framework"] == "torch":
-        from ..models.torch_backend import new_backend
+        from core.models.backends.torch_backend import new_backend
 
         return new_backend(card, init_state, device=resolve_device(device).type)
-    from ..models.keras_backend import new_backend
+    from core.models.backends.keras_backend import new_backend
 
     return new_backend(card, init_state)
 
@@ -263,7 +246,7 @@ def train(recipe: dict[str, Any], data_dir: str | Path | None = None, models_dir
 
 def _smoke_subset(records, assignment, task: str, per_class: int = 2) -> list:
     """A few images of each class in each split part: enough to run every code path."""
-    from ..samples import lesion_rois, task_truth
+    from core.datasets.samples import lesion_rois, task_truth
 
     keep = []
     for part in ("train", "val", "test"):
@@ -313,7 +296,7 @@ def _finish(recipe, card, backend, records, assignment, data_dir, models_dir, hi
     })
     if not card["weights"]["shipped"]:
         card["weights"]["note"] = f"{wpath.stat().st_size / 2**20:.0f} MB, over the git budget for shipped weights: retrain with python -m core train {recipe.get('recipe_file', 'its recipe')}"
-    from .finish import finish
+    from core.training.finish import finish
 
     return finish(card, folder, records, assignment, data_dir=data_dir, history=pd.DataFrame(history), t_start=t_start, smoke=bool(recipe.get("smoke")), log=log)
 

@@ -12,14 +12,30 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from ..datasets import load_dataset
-from .folds import K, fold_parts
-from ..models.card import default_models_dir, read_card, scratch_dir, write_card
-from ..oof import OOF_FILE, card_oof
-from .classifier import train
-from .recipe import default_data_dir
+from core.datasets import load_dataset
+from core.training.folds import K, fold_parts
+from core.models.card import default_models_dir, read_card, scratch_dir, write_card
+from core.evaluation.oof import OOF_FILE, card_oof
+from core.training.classifier import smoke_recipe, train
+from core.training.kinds import register_kind
+from core.training.options import TrainOptions
+from core.training.recipe import default_data_dir
 
 Log = Callable[[str], None]
+REQUIRED = ("name", "task", "framework", "architecture", "preprocessing", "stages")
+
+
+@register_kind("classifier", required=REQUIRED, summary="whole-image or patch classifier (torch / timm or Keras), staged unfreezing; --oof trains folds 1-4 too")
+def train_classifier(recipe: dict[str, Any], options: TrainOptions, log: Log = print) -> list[Path]:
+    from core.training.data import data_dir_of, with_dataset
+
+    recipe = with_dataset(recipe, options)
+    if options.smoke:
+        return [train(smoke_recipe(recipe), data_dir_of(options), options.models_dir, resume=False, log=log, device=options.device)]
+    if options.oof or options.folds:
+        return [train_oof(recipe, data_dir=data_dir_of(options), models_dir=options.models_dir, folds=list(options.folds) if options.folds else None, log=log, reuse_shipped=not options.restart, device=options.device)]
+    return [train(recipe, data_dir_of(options), options.models_dir, resume=not options.restart, log=log, device=options.device)]
+
 
 
 def _held_out(folder: Path, fold: int) -> pd.DataFrame:

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from ..datasets import load_dataset
-from ..types import Record
-from .options import TrainOptions
-from .recipe import default_data_dir
+from core.datasets import load_dataset
+from core.types import Record
+from core.training.options import TrainOptions
+from core.training.recipe import default_data_dir
 
 
 def dataset_of(recipe: dict[str, Any], options: TrainOptions) -> str:
@@ -30,7 +30,7 @@ def load_records(recipe: dict[str, Any], options: TrainOptions) -> list[Record]:
     missing = sum(1 for r in records if not r.path or not Path(r.path).is_file())
     records = [r for r in records if r.path and Path(r.path).is_file()]
     if missing and not records:
-        from ..errors import DatasetError
+        from core.errors import DatasetError
 
         raise DatasetError("the data set's table lists films, but none of their image files is in the data folder")
     return records[: options.film_limit]
@@ -38,7 +38,7 @@ def load_records(recipe: dict[str, Any], options: TrainOptions) -> list[Record]:
 
 def recipe_films(records: list[Record], long_side: int | None, options: TrainOptions, log: Callable[[str], None] = print):
     """The films at the recipe's resolution, decoded once into the cache and read lazily."""
-    from .cache import FilmPipeline
-    from .films import stream_films
+    from core.training.cache import FilmPipeline
+    from core.training.films import stream_films
 
     return stream_films(records, FilmPipeline(long_side), workers=options.workers, log=log)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from typing import ContextManager
 
-from ..errors import UsageError
+from core.errors import UsageError
 
 DEVICES = ("auto", "cpu", "cuda")
 

@@ -12,8 +12,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..types import Record
-from .cache import CachedFilm, FilmCache, FilmPipeline
+from core.types import Record
+from core.training.cache import CachedFilm, FilmCache, FilmPipeline
 
 
 class _Lazy(Sequence):

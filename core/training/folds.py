@@ -11,8 +11,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..splits import check_no_leak, kfold
-from ..types import Record
+from core.datasets.splits import check_no_leak, kfold
+from core.types import Record
 
 K = 5
 
@@ -32,7 +32,7 @@ def run_folds(recipe: dict[str, Any], data, folds: Sequence[int], run_fold: Call
     import json
     import shutil
 
-    from .fold_runs import run_dir
+    from core.models.fold_runs import run_dir
 
     out = run_dir(recipe["name"])
     if fresh and out.exists():

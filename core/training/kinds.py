@@ -8,18 +8,16 @@ wrote.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import UsageError
-from .options import TrainOptions
+from core.errors import UsageError
+from core.models.kinds import kind_of
+from core.training.options import TrainOptions
 
 Trainer = Callable[[dict[str, Any], TrainOptions, Callable[[str], None]], list[Path]]
 
-# modules that register kinds, imported on the first lookup (they import torch)
-_MODULES = ("classifier", "patch_dense", "segmentation", "map_top", "built_from_members")
 
 
 @dataclass(frozen=True)
@@ -31,8 +29,7 @@ class Kind:
     on_ray: bool = False  # its epochs can run on Ray Train workers (`--address`)
 
 
-_KINDS: dict[str, Kind] = {}
-_LOADED = False  # a module imported on its own registers only its kind: load them all once
+_KINDS: dict[str, Kind] = {}  # filled by the trainer modules (`core.training.trainers` imports them all)
 
 
 def register_kind(name: str, *, required: tuple[str, ...], summary: str, on_ray: bool = False) -> Callable[[Trainer], Trainer]:
@@ -44,24 +41,16 @@ def register_kind(name: str, *, required: tuple[str, ...], summary: str, on_ray:
 
 
 def kind_name(recipe: dict[str, Any]) -> str:
-    """The recipe's kind: its `kind:` field; recipes of the original format (a task and
-    stages) are whole-image classifiers, or the hierarchy when their task says so."""
-    if recipe.get("kind"):
-        return str(recipe["kind"])
-    return "hierarchy" if recipe.get("task") == "hierarchy" else "classifier"
+    """The recipe's kind: the same rule as a card's (`core.models.kinds.kind_of`)."""
+    return kind_of(recipe)
 
 
 def get_kind(name: str) -> Kind:
-    global _LOADED
-    if not _LOADED:
-        for module in _MODULES:
-            importlib.import_module(f"{__package__}.{module}")
-        _LOADED = True
     if name not in _KINDS:
         raise UsageError(f"unknown recipe kind {name!r}; known kinds: {', '.join(sorted(_KINDS))}")
     return _KINDS[name]
 
 
 def kinds() -> list[Kind]:
-    get_kind("classifier")
+    """The registered trainers (all of them once `core.training.trainers` is imported)."""
     return [_KINDS[k] for k in sorted(_KINDS)]

@@ -20,17 +20,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..lesion.dense import top_input
-from .fold_runs import load_run
-from .folds import fold_parts, run_folds
-from ..errors import UsageError
-from .data import load_records, recipe_films, with_dataset
-from .folds import K
-from .kinds import register_kind
-from .options import TrainOptions
-from .pack import pack_top
-from .recipe import smoke_name
-from .patch_loop import PatchRecipe, fold_maps, train_map_top
+from core.models.nets.dense import top_input
+from core.models.fold_runs import load_run
+from core.training.folds import fold_parts, run_folds
+from core.errors import UsageError
+from core.training.data import load_records, recipe_films, with_dataset
+from core.training.folds import K
+from core.training.kinds import register_kind
+from core.training.options import TrainOptions
+from core.training.pack import pack_top
+from core.training.recipe import smoke_name
+from core.training.patch_loop import PatchRecipe, fold_maps, train_map_top
 
 LABELS = ("normal", "benign", "malignant")
 
@@ -46,7 +46,7 @@ def undersample_normals(train_idx: np.ndarray, labels: np.ndarray, keep_one_in: 
 
 def _net_of(run: dict[str, Any]):
     """The patch net a fold run of the patch model trained (built as the shipped one is)."""
-    from ..models.dense_patch import _patch_net
+    from core.models.dense_patch import _patch_net
 
     return _patch_net({"architecture": run["recipe"]["train"]}, run["net"])
 

@@ -27,7 +27,7 @@ class TrainOptions:
 
 
 def parse_folds(text: str | None) -> tuple[int, ...] | None:
-    from ..errors import UsageError
+    from core.errors import UsageError
 
     if not text:
         return None

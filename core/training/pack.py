@@ -14,13 +14,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .finish import finish
-from ..models.card import default_models_dir, sha256_file, write_card
-from ..oof import OOF_FILE, card_oof
-from ..splits import split_patients
-from .data import data_dir_of
-from .fold_runs import run_dir
-from .options import TrainOptions
+from core.training.finish import finish
+from core.models.card import default_models_dir, sha256_file, write_card
+from core.evaluation.oof import OOF_FILE, card_oof
+from core.datasets.splits import split_patients
+from core.training.data import data_dir_of
+from core.models.fold_runs import run_dir
+from core.training.options import TrainOptions
 
 Log = Callable[[str], None]
 SPLIT = "patient-level stratified 60/20/20 (StratifiedGroupKFold, 5 folds: fold 0 test, fold 1 validation)"
@@ -153,7 +153,7 @@ def pack_top(recipe: dict[str, Any], records: list, options: TrainOptions, log: 
 
 
 def pack_unet(recipe: dict[str, Any], records: list, options: TrainOptions, log: Log = print) -> Path:
-    from ..lesion.score_rules import get_rule, rescaled
+    from core.models.nets.score_rules import get_rule, rescaled
 
     pk = Packing.start(recipe, records, options)
     data_dir, limit = pk.data_dir, pk.smoke
@@ -172,7 +172,7 @@ def pack_unet(recipe: dict[str, Any], records: list, options: TrainOptions, log:
     folder = pk.new_folder(recipe["name"])
     card["weights"] = _save_fp16(run["net"], folder / "weights.safetensors")
     finish(card, folder, records, assignment, data_dir=data_dir, history=pd.read_csv(out / "fold0_history.csv"), t_start=t0, smoke=bool(limit), log=log)
-    from ..lesion.seg_metrics import segmentation_card_metrics
+    from core.training.seg_metrics import segmentation_card_metrics
 
     card = json.loads((folder / "card.json").read_text()) | {"_folder": str(folder)}
     card["segmentation"] = segmentation_card_metrics(card, records, assignment)
@@ -183,7 +183,7 @@ def pack_unet(recipe: dict[str, Any], records: list, options: TrainOptions, log:
 
 
 def _write_oof(folder: Path, oof: pd.DataFrame, folds: list[int]) -> None:
-    from ..models.card import read_card
+    from core.models.card import read_card
 
     oof.to_csv(folder / OOF_FILE, index=False)
     card = read_card(folder)
@@ -196,7 +196,7 @@ def _write_oof(folder: Path, oof: pd.DataFrame, folds: list[int]) -> None:
 
 def refresh_oof(models_dir: Path | None = None) -> list[str]:
     """Re-pool `oof_predictions.csv` of every packed lesion model from the fold runs done so far."""
-    from ..models.card import read_card
+    from core.models.card import read_card
 
     root = Path(models_dir) if models_dir else default_models_dir()
     done = []

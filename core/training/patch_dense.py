@@ -16,18 +16,18 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..evaluate import choose_threshold
-from ..lesion.dense import stage_scores, three_class, top_input
+from core.evaluation.metrics import choose_threshold
+from core.models.nets.dense import stage_scores, three_class, top_input
 from functools import partial
 
-from .folds import K, fold_parts, run_folds
-from .data import load_records, recipe_films, with_dataset
-from .device import resolve_device
-from .kinds import register_kind
-from .options import TrainOptions
-from .pack import pack_patch
-from .recipe import smoke_name
-from .patch_loop import PatchRecipe, choose_rules, fold_maps, train_map_top, train_patch_net
+from core.training.folds import K, fold_parts, run_folds
+from core.training.data import load_records, recipe_films, with_dataset
+from core.training.device import resolve_device
+from core.training.kinds import register_kind
+from core.training.options import TrainOptions
+from core.training.pack import pack_patch
+from core.training.recipe import smoke_name
+from core.training.patch_loop import PatchRecipe, choose_rules, fold_maps, train_map_top, train_patch_net
 
 LABEL_INDEX = {"normal": 0, "benign": 1, "malignant": 2}
 
@@ -78,7 +78,7 @@ def _ray_target(options: TrainOptions | None, storage: Path, device):
     device is CUDA); checkpoints per epoch under the fold's run folder, so a rerun resumes."""
     if options is None or not options.address:
         return None
-    from .ray_fit import RayTarget
+    from core.training.ray_fit import RayTarget
 
     return RayTarget(options.address, max(1, options.workers), getattr(device, "type", "cpu") == "cuda", storage.resolve())
 

@@ -17,13 +17,14 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
-from ..lesion.dense import patch_maps, stage_scores
-from .best_epoch import BestEpoch
-from .device import autocast, describe
-from .films import StreamedFilms
-from .patches import PatchDataset, patch_loader, plan_patches
-from ..lesion.patch_net import DensePatchNet, MapTop, data_config, load_lite0_imagenet
-from ..lesion.score_rules import candidate_rules
+from core.models.nets.dense import patch_maps, stage_scores
+from core.training.best_epoch import BestEpoch
+from core.training.device import describe
+from core.training.films import StreamedFilms
+from core.training.patch_step import fit_epoch  # noqa: F401  (the one epoch step, shared with Ray Train)
+from core.training.patches import PatchDataset, patch_loader, plan_patches
+from core.models.nets.patch_net import DensePatchNet, MapTop, data_config, load_lite0_imagenet
+from core.models.nets.score_rules import candidate_rules
 
 Log = Callable[[str], None]
 
@@ -83,26 +84,6 @@ def choose_rules(maps: list[dict[str, np.ndarray]], data: StreamedFilms, idx: np
     return {"stage1_rule": best.get("stage1_rule", "max"), "stage2_rule": best.get("stage2_rule", "max"), "candidates": best["candidates"]}
 
 
-def fit_epoch(net, loader, opt, weight, device, *, head_only: bool, max_batches: int | None = None) -> tuple[list[float], int]:
-    """One pass over the loader: the step every device and every Ray Train worker runs."""
-    net.train()
-    if head_only:
-        getattr(net, "module", net).trunk.eval()  # frozen trunk keeps its ImageNet BatchNorm statistics
-    losses, seen = [], 0
-    for b, (xb, yb) in enumerate(loader):
-        if max_batches is not None and b >= max_batches:
-            break
-        xb = xb.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        with autocast(device):
-            loss = F.cross_entropy(net(xb).float(), yb.to(device), weight=weight)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
-        seen += len(yb)
-    return losses, seen
-
-
 def train_patch_net(data: StreamedFilms, train_idx: np.ndarray, val_idx: np.ndarray, recipe: PatchRecipe, log: Log = print, *, device=None, workers: int = 0, ray=None) -> tuple[DensePatchNet, list[dict[str, Any]], dict[str, Any]]:
     """Each epoch: a fresh patch plan over the training films (the recipe's sampling), its
     patches cut from the film cache by a DataLoader with `workers`, on `device` (bf16
@@ -140,7 +121,7 @@ def train_patch_net(data: StreamedFilms, train_idx: np.ndarray, val_idx: np.ndar
         weight = torch.tensor(len(plan) / (3 * np.maximum(counts, 1)), dtype=torch.float32, device=device)
         loader = patch_loader(PatchDataset(plan, data.films, data.cache, side, cfg["mean"], cfg["std"], seed=recipe.seed * 1000 + epoch), recipe.batch_size, workers=workers, seed=recipe.seed * 1000 + epoch)
         if ray is not None:  # the same epoch, data-parallel on Ray Train workers
-            from .ray_fit import fit_epoch_on_ray
+            from core.training.ray_fit import fit_epoch_on_ray
 
             losses, seen = fit_epoch_on_ray(net, opt, plan, data, cfg, weight, head_only=head_only, epoch=epoch, recipe=recipe, target=ray)
         else:

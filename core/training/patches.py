@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .cache import LEVELS, MASK_STRIDE, CachedFilm, FilmCache
+from core.training.cache import LEVELS, MASK_STRIDE, CachedFilm, FilmCache
 
 SEVERITY_CLASS = {"benign": 1, "malignant": 2}
 

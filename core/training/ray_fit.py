@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .cache import CachedFilm, FilmCache, FilmPipeline
+from core.training.cache import CachedFilm, FilmCache, FilmPipeline
 
 
 @dataclass(frozen=True)
@@ -45,9 +45,9 @@ def _epoch_worker(config: dict[str, Any]) -> None:
     import ray.train.torch
     import torch
 
-    from ..lesion.patch_net import DensePatchNet
-    from .patch_loop import fit_epoch
-    from .patches import PatchDataset, PatchPlan, patch_loader
+    from core.models.nets.patch_net import DensePatchNet
+    from core.training.patch_step import fit_epoch
+    from core.training.patches import PatchDataset, PatchPlan, patch_loader
 
     torch.manual_seed(config["seed"])
     cache = FilmCache(FilmPipeline(**config["pipeline"]), root=Path(config["cache_root"]))

@@ -17,11 +17,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..preprocess import Pipeline
-from ..samples import TaskSamples, plan_samples, render_samples, samples_of
-from ..types import Record
-from .cache import cache_root, record_digest
-from .row_file import RowFile, RowWriter
+from core.preprocess.pipeline import Pipeline
+from core.datasets.samples import TaskSamples, plan_samples, render_samples, samples_of
+from core.types import Record
+from core.training.cache import cache_root, record_digest
+from core.training.row_file import RowFile, RowWriter
 
 STORE_VERSION = 1
 

@@ -10,20 +10,20 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..evaluate import choose_threshold
-from .folds import fold_parts, run_folds
-from ..lesion.score_rules import candidate_rules, get_rule
+from core.evaluation.metrics import choose_threshold
+from core.training.folds import fold_parts, run_folds
+from core.models.nets.score_rules import candidate_rules, get_rule
 from functools import partial
 from typing import Any
 
-from .data import load_records, recipe_films, with_dataset
-from .device import resolve_device
-from .folds import K
-from .kinds import register_kind
-from .options import TrainOptions
-from .pack import pack_unet
-from .recipe import smoke_name
-from .unet_loop import UNetRecipe, build_seg_data, dice_iou, iter_maps, train_unet
+from core.training.data import load_records, recipe_films, with_dataset
+from core.training.device import resolve_device
+from core.training.folds import K
+from core.training.kinds import register_kind
+from core.training.options import TrainOptions
+from core.training.pack import pack_unet
+from core.training.recipe import smoke_name
+from core.training.unet_loop import UNetRecipe, build_seg_data, dice_iou, iter_maps, train_unet
 
 
 def _auc(y, s) -> float:

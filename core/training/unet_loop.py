@@ -16,14 +16,14 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
-from ..preprocess import Pipeline, Transform, resize_pad
-from ..types import Record
-from ..lesion.patch_net import data_config, to_tensor
-from ..lesion.unet import BCirUNet, load_encoder_imagenet
-from .best_epoch import BestEpoch
-from .device import autocast, describe
-from .films import StreamedFilms
-from .row_file import RowFile, RowWriter
+from core.preprocess.pipeline import Pipeline, Transform, resize_pad
+from core.types import Record
+from core.models.nets.patch_net import data_config, to_tensor
+from core.models.nets.unet import BCirUNet, load_encoder_imagenet
+from core.training.best_epoch import BestEpoch
+from core.training.device import autocast, describe
+from core.training.films import StreamedFilms
+from core.training.row_file import RowFile, RowWriter
 
 Log = Callable[[str], None]
 
