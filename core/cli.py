@@ -82,7 +82,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from core.labels import tasks_for
-    from core.reports.leaderboard import backbone
+    from core.models.card import backbone
     from core.models import kinds, registry
 
     rows = [{"model": c["name"], "kind": kinds.kind_of(c), "task": c["task"], "judged_as": ", ".join(tasks_for(c["classes"])), "framework": c.get("framework"), "seed": c.get("seed_system"), "backbone": backbone(c),
@@ -247,7 +247,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 row["coverage"], row["uncertain"] = conformal.DEFAULT_COVERAGE, len(row["prediction_set"]) > 1
             if args.save_maps:
                 row["map_files"] = _save_maps(pred, label, Path(args.save_maps))
-            if getattr(m, "input", "whole") == "patch":
+            if m.looks_at_roi:
                 row["note"] = "patch model: no lesion location given, looked at the breast centre"
             out.append(row)
     readings = _study_readings(study_models, images) if slots and images else []

@@ -25,6 +25,19 @@ class LabelSpace:
     truth: Callable[[Record], str | None]
     binary: bool = True
 
+    @property
+    def headline(self) -> str:
+        """The figure that ranks models in this space: ROC-AUC of the positive class for a
+        binary task, the decisions' macro-F1 for several classes."""
+        return "roc_auc" if self.binary else "macro_f1"
+
+    @property
+    def decision_figures(self) -> tuple[tuple[str, str], ...]:
+        """(figure key, short label) of the decisions at the threshold, as tables print them."""
+        if self.binary:
+            return (("sensitivity", "sens"), ("specificity", "spec"))
+        return (("macro_f1", "macro-F1"), ("balanced_accuracy", "bal. acc."))
+
 
 def _stage1(r: Record) -> str:
     return "normal" if r.label == "normal" else "lesion"
@@ -44,6 +57,10 @@ SPACES: dict[str, LabelSpace] = {
     "flat3": LabelSpace("flat3", ("normal", "benign", "malignant"), "3 classes — normal / benign / malignant", "malignant", _flat3, binary=False),
     "segmentation": LabelSpace("segmentation", ("normal", "lesion"), "Segmentation — lesion map (image score: stage 1)", "lesion", _stage1),
 }
+# the tasks models are ranked in, in the order tables list them
+TASK_ORDER: tuple[str, ...] = ("stage1", "stage2", "flat3")
+# a model task that is not a label space, and the space its rows are judged in
+JUDGED_AS: dict[str, str] = {"hierarchy": "flat3", "segmentation": "stage1"}
 # spaces whose probabilities can be read in another space: source -> targets
 VIEWS: dict[tuple[str, ...], tuple[str, ...]] = {
     ("normal", "benign", "malignant"): ("flat3", "stage1", "stage2"),
@@ -56,6 +73,12 @@ def space(name: str) -> LabelSpace:
     if name not in SPACES:
         raise KeyError(f"unknown label space {name!r}; known: {', '.join(SPACES)}")
     return SPACES[name]
+
+
+def judged_as(task: str) -> str:
+    """The label space a model's rows are judged in: its own, the segmentation map as stage 1,
+    the hierarchy as 3 classes."""
+    return JUDGED_AS.get(task, task)
 
 
 def task_classes(task: str) -> tuple[str, ...]:

@@ -1,12 +1,13 @@
 """Everything the dashboard computes, with no Streamlit import, one module per concern:
 
 - `cards`: leaderboard and card tables, committed predictions and history, model colours
-- `curves`: ROC / PR / calibration / operating points in any task, paired out-of-fold bootstrap
 - `records`: dataset records as a filterable table, thumbnails, split membership
 - `overlays`: display-size images and any `MapLayer` drawn on the mammogram
-- `inference`: one model on one image -> its `Prediction` (or the reason it failed)
+- `viewer`: the zoomable viewer's layers; `study`: a woman's views side by side
+- `session_cache`: per-session results of the chosen models on one image
 - `export`: CSV and PNG downloads of one analysed image
 
+Running the models is `core.serving`'s job, the curves and paired bootstraps `core.reports`'.
 The pages in `pages/` only lay out what these return, so every number and picture on
 screen can be recomputed (and tested) without a browser.
 """

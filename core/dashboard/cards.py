@@ -17,6 +17,7 @@ import pandas as pd
 
 from core.labels import SPACES, space, tasks_for
 from core.models import kinds
+from core.models.card import backbone
 
 NOTICE = (
     "Research use only — not a medical device. These models were trained on small public "
@@ -62,13 +63,6 @@ def rankable(cards: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 def task_order(tasks) -> list[str]:
     order = {t: i for i, t in enumerate(SPACES)}
     return sorted(set(tasks), key=lambda t: (order.get(t, 99), t))
-
-
-def backbone(card: dict[str, Any]) -> str:
-    arch = card.get("architecture") or {}
-    if kinds.is_composite(card):
-        return " → ".join(kinds.members(card)) or "composite"
-    return str(arch.get("model") or arch.get("backbone") or arch.get("encoder") or arch.get("kind") or "—")
 
 
 def initial_weights(card: dict[str, Any]) -> str:

@@ -1,0 +1,1 @@
+"""Reading mammograms: one entry point (`reader.read_image`), one error type, the trust boundary."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ModelError
+from core.models import kinds
 
 CARD_FILE = "card.json"
 PREDICTIONS_FILE = "predictions.csv"
@@ -69,3 +70,11 @@ def _jsonable(o: Any) -> Any:
     if isinstance(o, (Path, tuple, set)):
         return str(o) if isinstance(o, Path) else list(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def backbone(card: dict[str, Any]) -> str:
+    """The network a card names (its members, for a composite), as tables show it."""
+    arch = card.get("architecture") or {}
+    if kinds.is_composite(card):
+        return " → ".join(kinds.members(card)) or "composite"
+    return str(arch.get("model") or arch.get("backbone") or arch.get("encoder") or arch.get("kind") or "—")

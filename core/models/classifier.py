@@ -56,6 +56,7 @@ class Classifier(Protocol):
     task: str  # stage1 | stage2 | flat3 | hierarchy
     classes: tuple[str, ...]
     card: dict[str, Any]
+    looks_at_roi: bool  # a patch model: it takes a region of interest per image (a lesion, else the breast centre)
 
     def predict_proba(self, images: Sequence[Mammogram], rois: Sequence[Roi | None] | None = None) -> np.ndarray: ...
 
@@ -85,6 +86,7 @@ class ImageClassifier:
         self.task: str = card["task"]
         self.classes: tuple[str, ...] = tuple(card["classes"])
         self.input: str = card.get("input", "whole")
+        self.looks_at_roi: bool = self.input == "patch"
         self.pipeline = Pipeline.from_json(card["preprocessing"])
         self.patch_scale: float = float(card.get("patch_scale", 2.5))
         self.backend = backend
@@ -103,7 +105,7 @@ class ImageClassifier:
         return self._recent.remember(image.pixels, ("input", roi), lambda: self._prepare(image, roi))
 
     def _prepare(self, image: Mammogram, roi: Roi | None) -> tuple[np.ndarray, Transform, tuple[int, int, int, int] | None]:
-        if self.input != "patch":
+        if not self.looks_at_roi:
             x, tf = self.pipeline.apply(image.pixels)
             return x, tf, None
         box = roi_box(image.shape, roi or breast_centre_roi(image.pixels), self.patch_scale)

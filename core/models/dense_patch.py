@@ -28,6 +28,7 @@ class DensePatchModel:
     classes = CLASSES
     framework = "torch"
     input = "whole"
+    looks_at_roi = False
 
     def __init__(self, card: dict[str, Any], net, onnx=None) -> None:
         self.card, self.net = card, net

@@ -19,6 +19,7 @@ from core.models.prediction import MapLayer, Prediction, RecentResults, decide, 
 class Segmenter:
     framework = "torch"
     input = "whole"
+    looks_at_roi = False
 
     def __init__(self, card: dict[str, Any], net, onnx=None) -> None:
         self.card, self.net = card, net

@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.labels import space, tasks_for
+from core.labels import TASK_ORDER, space, tasks_for
 from core.models import kinds, registry
+from core.models.card import backbone
 
 
 def _num(m: dict[str, Any] | None) -> dict[str, float] | None:
@@ -41,13 +42,6 @@ def task_view(card: dict[str, Any], task: str) -> dict[str, Any]:
     return (card.get("views") or {}).get(task, {})
 
 
-def backbone(card: dict[str, Any]) -> str:
-    arch = card.get("architecture") or {}
-    if kinds.is_composite(card):
-        return " → ".join(kinds.members(card)) or "composite"
-    return arch.get("model") or arch.get("backbone") or arch.get("encoder") or arch.get("kind") or "—"
-
-
 def rows(models_dir: str | Path | None = None, task: str | None = None) -> list[dict[str, Any]]:
     out = []
     for c in registry.discover(models_dir):
@@ -72,11 +66,11 @@ def rows(models_dir: str | Path | None = None, task: str | None = None) -> list[
                 "latency_ms": c.get("latency_ms_p50_cpu_batch1"), "size_mb": round((c.get("weights") or {}).get("bytes", 0) / 2**20, 1) if c.get("weights") else None,
                 "shipped": (c.get("weights") or {}).get("shipped", True),
             })
-    order = {t: i for i, t in enumerate(("stage1", "stage2", "flat3"))}
+    order = {t: i for i, t in enumerate(TASK_ORDER)}
 
     def rank(r: dict[str, Any]) -> tuple:
-        # 3 classes rank on the decisions (macro-F1), binary tasks on ROC-AUC
-        oof = ((r["oof_macro_f1"] if r["task"] == "flat3" else r["oof_roc_auc"]) or {}).get("value", -1.0)
+        # each space ranks on its headline figure: ROC-AUC for binary tasks, macro-F1 for 3 classes
+        oof = (r[f"oof_{space(r['task']).headline}"] or {}).get("value", -1.0)
         test = (r["test_roc_auc"] or {}).get("value", -1.0)
         # complete cross-validations first: one fold's 66 images cannot outrank 322
         return (order.get(r["task"], 9), -(r["oof_folds"] or 0), -(oof if oof == oof else -1.0), -(test if test == test else -1.0), r["model"])
@@ -92,7 +86,7 @@ def breast_summary(card: dict[str, Any], task: str) -> dict[str, Any] | None:
 
     if (card.get("oof_breast") or {}).get(task):
         return card["oof_breast"][task]
-    if (card.get("data") or {}).get("dataset") in ONE_VIEW_PER_BREAST and task != "flat3":
+    if (card.get("data") or {}).get("dataset") in ONE_VIEW_PER_BREAST and space(task).binary:
         return (card.get("oof") or {}).get(task)
     return None
 
@@ -108,7 +102,7 @@ def leaderboard(models_dir: str | Path | None = None, task: str | None = None, b
     table = []
     for r in rows(models_dir, task):
         if level == "breast":
-            if r["task"] == "flat3":
+            if not space(r["task"]).binary:
                 continue
             r = r | {"oof_images": r["oof_breasts"], "oof_roc_auc": r["oof_breast_roc_auc"]}
         f = dict(r)
@@ -117,7 +111,7 @@ def leaderboard(models_dir: str | Path | None = None, task: str | None = None, b
         sd = r["oof_fold_sd"]
         f["oof_fold"] = "—" if r["oof_fold_mean"] is None else f"{r['oof_fold_mean']:.3f} ± {sd:.3f}" if sd is not None and sd == sd else f"{r['oof_fold_mean']:.3f} (one fold)"
         f["threshold"] = None if r["threshold"] is None else round(r["threshold"], 3)
-        if r["task"] == "flat3":
+        if not space(r["task"]).binary:
             f["sensitivity"], f["specificity"] = f"macro-F1 {f['macro_f1']}", f"bal. acc. {f['balanced_accuracy']}"
             if r["oof_macro_f1"]:
                 f["oof_fold"], f["oof_pr_auc"] = f"macro-F1 {f['oof_macro_f1']}", f"bal. acc. {f['oof_balanced_accuracy']}"

@@ -11,6 +11,7 @@ import json
 import sys
 
 from core.errors import UsageError
+from core.labels import space
 
 DATASETS = ["folder", "cbis", "mias", "minidds", "sample"]
 
@@ -77,7 +78,7 @@ def cmd_evaluate_scores(args: argparse.Namespace) -> int:
         print(f"\n{task}")
         for _, r in part.iterrows():
             auc = "—" if r["ROC AUC"] != r["ROC AUC"] else f"{r['ROC AUC']:.3f} ({r['AUC low']:.2f}–{r['AUC high']:.2f})"
-            pairs = (("sens", "sensitivity"), ("spec", "specificity")) if task != "flat3" else (("macro-F1", "macro F1"), ("bal.acc", "balanced acc."))
+            pairs = (("sens", "sensitivity"), ("spec", "specificity")) if space(task).binary else (("macro-F1", "macro F1"), ("bal.acc", "balanced acc."))
             rest = "  ".join(f"{k} {'—' if r[c] != r[c] else format(r[c], '.3f')}" for k, c in pairs)
             print(f"  {r['model']:34s} n={int(r['images']):<5d} ROC AUC {auc:22s} {rest}{'  (' + r['note'] + ')' if r['note'] else ''}")
     for r in results:

@@ -19,11 +19,10 @@ import pandas as pd
 from core.errors import UsageError
 from core.evaluation.metrics import evaluate_predictions
 from core.evaluation.judge import view_frame
-from core.labels import space, tasks_for
+from core.labels import TASK_ORDER, space, tasks_for
 from core.score.rows import BASE_COLUMNS
 
 REQUIRED = set(BASE_COLUMNS) | {"pred", "threshold", "error"}
-TASK_ORDER = ("stage1", "stage2", "flat3")
 
 
 def read_scores(path: str | os.PathLike) -> pd.DataFrame:

@@ -17,10 +17,6 @@ from core.reports.leaderboard import task_view
 from core.models import kinds, registry
 from core.models.card import default_models_dir
 
-# composite kinds that can run stage by stage in separate processes: kind -> its stage roles
-SPLITTABLE: dict[str, tuple[str, ...]] = {"hierarchy": ("stage1", "stage2")}
-
-
 @dataclass(frozen=True)
 class Step:
     """One actor pool's job: the scored model, the model the actor loads, its framework, its role."""
@@ -103,9 +99,10 @@ def model_info(card: dict[str, Any], root: Path) -> ModelInfo:
 
 def steps_for(card: dict[str, Any], root: Path) -> list[Step]:
     fws = frameworks(card, root)
-    kind = kinds.kind_of(card)
-    if len(fws) > 1 and kind in SPLITTABLE:
-        return [Step(card["name"], card[role], next(iter(frameworks(registry.card(card[role], root), root))), role) for role in SPLITTABLE[kind]]
+    kind = kinds.entry(kinds.kind_of(card))
+    roles = kind.stage_roles if kind else ()  # a composite whose stages can run in separate processes
+    if len(fws) > 1 and roles:
+        return [Step(card["name"], card[role], next(iter(frameworks(registry.card(card[role], root), root))), role) for role in roles]
     return [Step(card["name"], card["name"], "+".join(sorted(fws)))]
 
 

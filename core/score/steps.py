@@ -140,14 +140,14 @@ def _whole(model: Any, image: Mammogram, rois: list[list[float]], scored_maps: b
     without annotations, at the breast centre (as `predict`)."""
     from core.models.prediction import decide
 
-    if getattr(model, "input", "whole") == "patch" and rois:
+    if model.looks_at_roi and rois:
         probs = model.predict_proba([image] * len(rois), [tuple(r) for r in rois])
         p = probs[int(np.argmax(probs[:, -1]))]
         threshold = model.card.get("threshold")
         return {"p": [float(v) for v in p], "decision": decide(tuple(model.classes), p, threshold), "threshold": threshold, "roi_source": "annotated lesion"}
     pred = model.predict(image, with_maps=scored_maps)
     maps = {k: float(m.score) for k, m in pred.maps.items() if m.score is not None}
-    source = "breast centre" if getattr(model, "input", "whole") == "patch" else None
+    source = "breast centre" if model.looks_at_roi else None
     return {"p": [float(v) for v in pred.probabilities], "decision": pred.decision, "threshold": pred.threshold, "maps": maps, "roi_source": source,
             "study_input": pred.study_input}
 

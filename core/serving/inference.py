@@ -267,7 +267,7 @@ def comparison_frame(runs: Sequence[ModelRun], cards: dict[str, dict], coverage:
     """One row per model on this image: decision, the positive class's probability against
     the model's own threshold, spread, conformal set and, when the truth is known (a dataset
     or sample record), right or wrong. What the Upload and Explore pages open with."""
-    from core.labels import task_truth
+    from core.labels import TASK_ORDER, task_truth
 
     rows = []
     for r in runs:
@@ -279,7 +279,7 @@ def comparison_frame(runs: Sequence[ModelRun], cards: dict[str, dict], coverage:
         binary = len(r.classes) == 2
         chosen = prediction_set(r, card, coverage)
         spread = r.prediction.spread
-        truth = task_truth(r.task, record) if record is not None and r.task in ("stage1", "stage2", "flat3") else None
+        truth = task_truth(r.task, record) if record is not None and r.task in TASK_ORDER else None
         rows.append(row | {
             "decision": r.decision,
             "p(positive)": r.prediction.positive_probability if binary else None,

@@ -13,15 +13,12 @@ import numpy as np
 import pandas as pd
 
 from core.io.reader import read_image
-from core.labels import task_truth
+from core.labels import judged_as, task_truth
 from core.datasets.samples import lesion_rois
 from core.types import Record
 
 
-def judged_task(task: str) -> str:
-    """The label space rows are judged in: a model's own, the segmentation map as stage 1,
-    the hierarchy as 3 classes."""
-    return {"hierarchy": "flat3", "segmentation": "stage1"}.get(task, task)
+judged_task = judged_as  # the label space a model's rows are judged in (core.labels)
 
 
 def _task_of(model) -> str:
@@ -33,7 +30,7 @@ def predict_records(model, records: Sequence[Record], assignment: dict[str, str]
     from tqdm.auto import tqdm
 
     task = _task_of(model)
-    patch = getattr(model, "input", "whole") == "patch"
+    patch = model.looks_at_roi
     rows: list[dict[str, Any]] = []
     for rec in tqdm(records, desc=f"predict {model.name}", leave=False, disable=not progress):
         truth = task_truth(task, rec)
@@ -68,6 +65,6 @@ def external_check(model) -> list[dict[str, Any]]:
         image = read_image(rec.path)
         probs = model.predict_proba([image])[0]
         truth = task_truth(task, rec)
-        out.append({"image_id": rec.image_id, "truth": truth, "probabilities": {c: round(float(v), 4) for c, v in zip(model.classes, probs)}, "note": "no lesion coordinates in the sample: patch at the breast centre" if getattr(model, "input", "whole") == "patch" else ""})
+        out.append({"image_id": rec.image_id, "truth": truth, "probabilities": {c: round(float(v), 4) for c, v in zip(model.classes, probs)}, "note": "no lesion coordinates in the sample: patch at the breast centre" if model.looks_at_roi else ""})
     return out
 

@@ -1,43 +1,21 @@
-"""The recipe kinds `python -m core train` knows: one registered trainer per kind.
+"""The recipe kinds `python -m core train` knows, read from the one kind table.
 
-As in timm's model registry, each trainer registers itself where it is defined
-(`@register_kind`), and the command looks the recipe's kind up here; nothing else tests a
+Each trainer registers itself where it is defined (`@register_kind`), into
+`core.models.kinds`, the table serving reads too; `core.training.trainers` imports every
+trainer module and the command looks the recipe's kind up here. Nothing else tests a
 recipe's kind. A trainer takes the recipe and the options and returns the model folders it
 wrote.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from core.errors import UsageError
-from core.models.kinds import kind_of
-from core.training.options import TrainOptions
+from core.models import kinds as table
+from core.models.kinds import Kind, kind_of
 
-Trainer = Callable[[dict[str, Any], TrainOptions, Callable[[str], None]], list[Path]]
-
-
-
-@dataclass(frozen=True)
-class Kind:
-    name: str
-    train: Trainer
-    required: tuple[str, ...]  # recipe keys the kind cannot do without
-    summary: str
-    on_ray: bool = False  # its epochs can run on Ray Train workers (`--address`)
-
-
-_KINDS: dict[str, Kind] = {}  # filled by the trainer modules (`core.training.trainers` imports them all)
-
-
-def register_kind(name: str, *, required: tuple[str, ...], summary: str, on_ray: bool = False) -> Callable[[Trainer], Trainer]:
-    def wrap(fn: Trainer) -> Trainer:
-        _KINDS[name] = Kind(name, fn, required, summary, on_ray)
-        return fn
-
-    return wrap
+register_kind = table.register_trainer
 
 
 def kind_name(recipe: dict[str, Any]) -> str:
@@ -46,11 +24,12 @@ def kind_name(recipe: dict[str, Any]) -> str:
 
 
 def get_kind(name: str) -> Kind:
-    if name not in _KINDS:
-        raise UsageError(f"unknown recipe kind {name!r}; known kinds: {', '.join(sorted(_KINDS))}")
-    return _KINDS[name]
+    kind = table.entry(name)
+    if kind is None or kind.train is None:
+        raise UsageError(f"unknown recipe kind {name!r}; known kinds: {', '.join(k.name for k in kinds())}")
+    return kind
 
 
 def kinds() -> list[Kind]:
     """The registered trainers (all of them once `core.training.trainers` is imported)."""
-    return [_KINDS[k] for k in sorted(_KINDS)]
+    return [k for k in table.entries() if k.train is not None]

@@ -192,25 +192,3 @@ def _write_oof(folder: Path, oof: pd.DataFrame, folds: list[int]) -> None:
     if len(folds) < 5:
         card["oof_protocol"]["incomplete"] = f"{len(folds)} of 5 folds run ({len(oof)} held-out images): the CPU budget of the session ran out"
     write_card(folder, card)
-
-
-def refresh_oof(models_dir: Path | None = None) -> list[str]:
-    """Re-pool `oof_predictions.csv` of every packed lesion model from the fold runs done so far."""
-    from core.models.card import read_card
-
-    root = Path(models_dir) if models_dir else default_models_dir()
-    done = []
-    for card_path in sorted(root.glob("*/card.json")):
-        card = read_card(card_path.parent)
-        kind = card.get("kind")
-        if kind not in ("patch_dense", "patch_dense_e2e", "segmentation"):
-            continue
-        run_name = card.get("fold_runs") or (card["members"][0] if kind == "patch_dense_e2e" else card["name"])
-        out = run_dir(run_name)
-        prefix = {"patch_dense": "plain_", "patch_dense_e2e": "e2e_", "segmentation": ""}[kind]
-        folds = _folds_done(out, prefix if prefix == "e2e_" else "")
-        if not folds:
-            continue
-        _write_oof(card_path.parent, _oof_rows(out, prefix, folds), folds)
-        done.append(card["name"])
-    return done

@@ -22,6 +22,7 @@ from core.models.prediction import MapLayer, Prediction, decide, layer_on_demand
 class Ensemble:
     framework = "composite"
     input = "whole"
+    looks_at_roi = False
 
     def __init__(self, card: dict[str, Any], members: list[Any]) -> None:
         self.card, self.members = card, members

@@ -48,6 +48,7 @@ class Hierarchy:
     classes = ("normal", "benign", "malignant")
     task = "hierarchy"
     framework = "composite"
+    looks_at_roi = False  # its stage 2 finds its own region (stage 1's CAM peak)
 
     def __init__(self, card: dict[str, Any], stage1: Any, stage2: Any) -> None:
         self.card = card
@@ -151,7 +152,7 @@ def _stage_maps(stage: str, pred: Prediction) -> dict[str, MapLayer]:
     return {f"{stage.replace(' ', '')}/{k}": replace(m, name=f"{stage} · {m.name}") for k, m in pred.maps.items()}
 
 
-@register_kind("hierarchy", composite=True)
+@register_kind("hierarchy", composite=True, stage_roles=("stage1", "stage2"))
 def build_hierarchy_model(card: dict[str, Any], root: str) -> Hierarchy:
     from core.models import registry
 

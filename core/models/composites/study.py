@@ -22,6 +22,7 @@ from core.models.prediction import Prediction, decide
 class StudyModel:
     framework = "composite"
     input = "whole"
+    looks_at_roi = False
     reads_study = True  # callers offer it the whole study (`read_study`), not film by film only
 
     def __init__(self, card: dict[str, Any], member: Any) -> None:
