@@ -123,6 +123,28 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_graphs(args: argparse.Namespace) -> int:
+    """Export the served networks to committed ONNX graphs, each checked against its framework model."""
+    from core.models import registry
+    from core.models.card import default_models_dir
+    from core.training import graphs
+
+    root = Path(args.models_dir) if args.models_dir else default_models_dir()
+    if not args.list:
+        names = args.names or [c["name"] for c in registry.discover(root)]
+        data = Path(args.data) if args.data else root.parent.parent / "shared" / "data"
+        done = graphs.export(names, root, graphs.check_images(data), log=print)
+        print(f"exported {len(done)} model(s)")
+    rows = graphs.summary(root)
+    if args.json:
+        _print_json(rows)
+    else:
+        for r in rows:
+            share = r["max_map_share_of_peak"]
+            print(f"{r['model']:32s} {r['role']:10s} {r['mb']:6.2f} MB  {r['outputs']:16s} {r['images']:3d} images  max |dp| {r['max_abs_probability']:.1e}" + ("" if share is None else f"  map {share:.1e} of peak"))
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from core.training import TrainOptions, train_recipe
     from core.training.options import parse_folds
@@ -392,6 +414,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--study", nargs="?", const="auto", default=None, metavar="SIDE-VIEW,...",
                    help="the files are one woman's study: sides / views from the DICOM fields (no value or 'auto'), or one R|L[-CC|MLO] per file; study models print per image, per breast and bilateral")
     s.set_defaults(func=cmd_predict)
+
+    s = sub.add_parser("graphs", help="export the served networks to committed ONNX graphs (checked against the framework models)")
+    s.add_argument("names", nargs="*", help="models to export (default: every served leaf model)")
+    s.add_argument("--data", default=None, help="data folder with mini-mias/ for the equality check (default ../shared/data)")
+    s.add_argument("--list", action="store_true", help="only list the committed graphs and their recorded checks")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_graphs)
 
     s = sub.add_parser("leaderboard", help="the comparison table from committed cards, ranked out of fold")
     s.add_argument("--format", default="md", choices=["md", "csv", "json"])

@@ -12,7 +12,6 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics as skm
 
 from core.evaluation import resampled
 
@@ -20,8 +19,30 @@ BINARY_KEYS = ("accuracy", "sensitivity", "specificity", "precision", "f1", "roc
 MULTI_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "malignant_auc", "lesion_auc", "brier")
 
 
+class _LazyMetrics:
+    """`sklearn.metrics`, imported when a metric is first computed: serving reads thresholds,
+    task views and conformal sets through this package without computing one, and so never
+    imports scikit-learn (tests/test_serving_graphs.py)."""
+
+    def __getattr__(self, name: str):
+        from sklearn import metrics
+
+        return getattr(metrics, name)
+
+
+skm = _LazyMetrics()
+
+
 def prob_columns(classes: Sequence[str]) -> list[str]:
     return [f"p_{c}" for c in classes]
+
+
+def auc(y_true, score) -> float:
+    """ROC-AUC of a binary truth and a score, as a float; NaN unless the truth holds exactly two
+    classes (one class present, or a multi-class truth), where scikit-learn would raise. The one
+    form the training loops, rule and member choices and the out-of-fold summaries share."""
+    y_true = np.asarray(y_true)
+    return float(skm.roc_auc_score(y_true, score)) if len(np.unique(y_true)) == 2 else float("nan")
 
 
 def choose_threshold(y_true: np.ndarray, score: np.ndarray) -> float:

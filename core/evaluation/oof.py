@@ -12,9 +12,9 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics as skm
 
 from core.evaluation import resampled
+from core.evaluation.metrics import auc, skm
 from core.labels import space, tasks_for
 
 OOF_FILE = "oof_predictions.csv"
@@ -43,8 +43,7 @@ def _boot_indices(patients: np.ndarray, n: int, seed: int) -> list[np.ndarray]:
     return resampled.patient_resamples(patients, n, seed)
 
 
-def _auc(y: np.ndarray, s: np.ndarray) -> float:
-    return float(skm.roc_auc_score(y, s)) if len(np.unique(y)) == 2 else float("nan")
+_auc = auc  # the name core.training.composites.bilateral and .study import
 
 
 def _ap(y: np.ndarray, s: np.ndarray) -> float:
@@ -61,12 +60,12 @@ def oof_summary(view: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> dict[s
     boots = _boot_indices(view["patient_id"].to_numpy(), n_boot, seed)
     roc = [resampled.roc_auc(y[i], s[i]) for i in boots]
     pr = [resampled.average_precision(y[i], s[i]) for i in boots]
-    per_fold = [_auc(g["y"].to_numpy(), g["score"].to_numpy()) for _, g in view.groupby("fold")]
+    per_fold = [auc(g["y"].to_numpy(), g["score"].to_numpy()) for _, g in view.groupby("fold")]
     lo, hi = _ci(roc)
     plo, phi = _ci(pr)
     return {
         "n_images": int(len(view)), "n_patients": int(view["patient_id"].nunique()), "positives": int(y.sum()), "folds": int(view["fold"].nunique()),
-        "roc_auc": {"value": _auc(y, s), "ci_low": lo, "ci_high": hi},
+        "roc_auc": {"value": auc(y, s), "ci_low": lo, "ci_high": hi},
         "pr_auc": {"value": _ap(y, s), "ci_low": plo, "ci_high": phi},
         "fold_roc_auc": {"mean": float(np.nanmean(per_fold)) if np.isfinite(per_fold).any() else float("nan"), "sd": float(np.nanstd(per_fold, ddof=1)) if np.isfinite(per_fold).sum() > 1 else float("nan"), "values": [float(v) for v in per_fold]},
     }
@@ -143,8 +142,7 @@ def card_oof(card: dict[str, Any], oof: pd.DataFrame, n_boot: int = 1000) -> dic
     AUCs; the 3-class task, for a 3-class output: the decisions' figures)."""
     classes = list(card["classes"])
     out = {t: oof_summary(oof_view(oof, classes, t), n_boot) for t in tasks_for(classes) if space(t).binary}
-    if tuple(classes) == space("flat3").classes:
-        out["flat3"] = three_class_summary(oof, classes, n_boot)
+    out |= {t: three_class_summary(oof, classes, n_boot) for t in tasks_for(classes) if not space(t).binary}
     return out
 
 
@@ -164,6 +162,6 @@ def paired_difference(a: pd.DataFrame, b: pd.DataFrame, n_boot: int = 1000, seed
     d = np.array([x for x in diffs if np.isfinite(x)])
     return {
         "n_images": int(len(both)), "n_patients": int(both["patient_id"].nunique()),
-        "auc_a": _auc(y, sa), "auc_b": _auc(y, sb), "difference": _auc(y, sa) - _auc(y, sb), "ci_low": lo, "ci_high": hi,
+        "auc_a": auc(y, sa), "auc_b": auc(y, sb), "difference": auc(y, sa) - auc(y, sb), "ci_low": lo, "ci_high": hi,
         "share_above_zero": float((d > 0).mean()) if len(d) else float("nan"),
     }

@@ -96,6 +96,13 @@ class ImageClassifier:
     def framework(self) -> str:
         return self.backend.framework
 
+    @property
+    def forward_cam(self) -> bool:
+        """The decided class's Grad-CAM comes with the prediction: the framework backend always
+        gives it; a served graph only where the head has a forward form (else it waits, on
+        demand, for the framework: a backward pass)."""
+        return bool(getattr(self.backend, "forward_cam", True))
+
     def prepare(self, image: Mammogram, roi: Roi | None = None) -> tuple[np.ndarray, Transform, tuple[int, int, int, int] | None]:
         """Model input for one image, the transform back, and the patch box (patch models).
 
@@ -138,7 +145,8 @@ class ImageClassifier:
         maps, later = {}, {}
         if with_maps:
             index = self.classes.index(decision)
-            maps["saliency"] = heatmap_layer(self.explain(image, index, roi), image.shape)
+            if self.forward_cam:
+                maps["saliency"] = heatmap_layer(self.explain(image, index, roi), image.shape)
             later = self.layers_on_demand(index)
         return Prediction(self.name, self.task, self.classes, probs, decision, threshold, maps, on_demand=later)
 
@@ -147,7 +155,7 @@ class ImageClassifier:
         the pixel-level gradient saliency of the decided one (each a backward pass, or at least
         one more map nobody may look at)."""
         method = self.card.get("cam_method", "Grad-CAM")
-        out = {f"saliency_{c}": f"{method} ({c})" for i, c in enumerate(self.classes) if i != decided}
+        out = {f"saliency_{c}": f"{method} ({c})" for i, c in enumerate(self.classes) if i != decided or not self.forward_cam}
         if getattr(self.backend, "saliency", None) is not None:
             c = self.classes[decided]
             out[f"gradient_saliency_{c}"] = f"{getattr(self.backend, 'saliency_method', 'Saliency')} ({c})"
@@ -214,9 +222,15 @@ def build_classifier(card: dict[str, Any], root: str) -> "ImageClassifier":
 
     from core.errors import ModelError
 
+    from core.models import graphs
+
     framework = card.get("framework")
     if framework not in _BACKENDS:
         raise ModelError(f"model {card['name']!r}: unknown framework {framework!r}")
+    if graphs.serves(card, "classifier"):  # the committed graph: ONNX Runtime, no framework import
+        from core.models.backends.graph_backend import GraphBackend
+
+        return ImageClassifier(card, GraphBackend(card))
     backend = importlib.import_module(_BACKENDS[framework]).load_backend(card, Path(card["_folder"]))
     return ImageClassifier(card, backend)
 

@@ -30,7 +30,7 @@ class DensePatchModel:
     input = "whole"
     looks_at_roi = False
 
-    def __init__(self, card: dict[str, Any], net, onnx=None) -> None:
+    def __init__(self, card: dict[str, Any], net, onnx=None, grid=None) -> None:
         self.card, self.net = card, net
         self.onnx = onnx  # runtime.OnnxModel of the dense probabilities, None: eager torch
         self.name: str = card["name"]
@@ -38,6 +38,7 @@ class DensePatchModel:
         self.rules: dict[str, str] = card["score_rules"]
         self.cfg: dict[str, Any] = card["data_config"]
         self.front = Pipeline.from_json(card["preprocessing"])
+        self.grid = net if net is not None else (grid or _grid(card))  # the net's cells (stride, window)
         self._recent = RecentResults()
 
     def _maps(self, image: Mammogram) -> dict[str, np.ndarray]:
@@ -48,7 +49,7 @@ class DensePatchModel:
 
         work, _ = self.front.apply(image.pixels)
         with LARGE_PASS:
-            return patch_maps(self.net, work, breast_mask(work), self.cfg["mean"], self.cfg["std"], self._dense_probabilities())
+            return patch_maps(self.grid, work, breast_mask(work), self.cfg["mean"], self.cfg["std"], self._dense_probabilities())
 
     def _dense_probabilities(self):
         onnx = self.onnx
@@ -104,17 +105,19 @@ class DensePatchModel:
 class DensePatchTopModel(DensePatchModel):
     """The same maps, read by Shen's whole-image top layers trained on whole images."""
 
-    def __init__(self, card: dict[str, Any], base: DensePatchModel, top) -> None:
-        super().__init__(card | {"score_rules": base.card["score_rules"], "data_config": base.card["data_config"], "preprocessing": base.card["preprocessing"]}, base.net, base.onnx)
-        self.base, self.top = base, top
+    def __init__(self, card: dict[str, Any], base: DensePatchModel, top, top_graph=None) -> None:
+        super().__init__(card | {"score_rules": base.card["score_rules"], "data_config": base.card["data_config"], "preprocessing": base.card["preprocessing"]}, base.net, base.onnx, base.grid)
+        self.base, self.top, self.top_graph = base, top, top_graph  # top: the torch MapTop, or None when its graph serves
 
     def _maps(self, image: Mammogram) -> dict[str, np.ndarray]:
         return self.base._maps(image)
 
     def _probabilities(self, maps: dict[str, np.ndarray]) -> np.ndarray:
-        import torch
-
         from core.models.nets.dense import top_input
+
+        if self.top_graph is not None:  # the committed graph: softmax included
+            return np.asarray(self.top_graph(top_input(maps)[None])[0][0], np.float32)
+        import torch
 
         with torch.inference_mode():
             return torch.softmax(self.top(torch.from_numpy(top_input(maps)[None])), 1)[0].numpy().astype(np.float32)
@@ -127,6 +130,15 @@ class DensePatchTopModel(DensePatchModel):
         return [{"stage": "whole-image top over the patch maps", "member": self.base.name, **{f"p_{c}": round(float(v), 4) for c, v in zip(self.classes, probs)}}]
 
 
+def _grid(card: dict[str, Any]):
+    """The net's cell grid as its committed graph's entry recorded it."""
+    from core.models import graphs
+    from core.models.nets.dense import NetGrid
+
+    spec = graphs.entry(card, "dense") or {}
+    return NetGrid(int(spec["stride"]), int(spec["window"]))
+
+
 def _load_state(module, path: Path) -> None:
     from safetensors.torch import load_file
 
@@ -137,6 +149,10 @@ def _load_state(module, path: Path) -> None:
 
 @register_kind("patch_dense")
 def build_patch_dense(card: dict[str, Any], root: str) -> DensePatchModel:
+    from core.models import graphs
+
+    if graphs.serves(card, "dense"):  # the committed graph: ONNX Runtime, no torch
+        return DensePatchModel(card, None, graphs.open_graph(card, "dense"))
     from safetensors.torch import load_file
 
     net = _patch_net(card, load_file(str(Path(card["_folder"]) / card["weights"]["file"])))
@@ -189,11 +205,14 @@ def fold_patch_dense(card: dict[str, Any], fold: int) -> DensePatchModel | None:
 
 @register_kind("patch_dense_e2e", composite=True)
 def build_patch_dense_top(card: dict[str, Any], root: str) -> DensePatchTopModel:
-    from core.models.nets.patch_net import MapTop
-    from core.models import registry
+    from core.models import graphs, registry
 
     registry.verify(card)
     base = registry.load(card["members"][0], root)
+    if graphs.serves(card, "top"):  # the committed graph: ONNX Runtime, no torch
+        return DensePatchTopModel(card, base, None, graphs.open_graph(card, "top"))
+    from core.models.nets.patch_net import MapTop
+
     top = MapTop()
     _load_state(top, Path(card["_folder"]) / card["weights"]["file"])
     return DensePatchTopModel(card, base, top.eval())

@@ -38,20 +38,22 @@ class Segmenter:
         return self._recent.remember(image.pixels, "probability", lambda: self._probability_map(image))
 
     def _probability_map(self, image: Mammogram) -> np.ndarray:
-        import torch
-
-        from core.models.nets.patch_net import to_tensor
+        from core.models.nets.inputs import normalised
 
         work, _ = self.front.apply(image.pixels)
         x, tf = self.pipeline.apply(work)
-        with LARGE_PASS, torch.inference_mode():
-            t = to_tensor(x, self.cfg["mean"], self.cfg["std"])
-            onnx = self.onnx
-            if onnx is not None:
-                prob = onnx(t.numpy())[0][0, 0]
-            else:
+        onnx = self.onnx
+        if onnx is not None:  # ONNX Runtime: a committed graph, or one exported at start
+            with LARGE_PASS:
+                prob = onnx(normalised(x, self.cfg["mean"], self.cfg["std"]))[0][0, 0]
+        else:
+            import torch
+
+            from core.models.nets.patch_net import to_tensor
+
+            with LARGE_PASS, torch.inference_mode():
                 self.net.eval()
-                prob = torch.sigmoid(self.net(t))[0, 0].numpy()
+                prob = torch.sigmoid(self.net(to_tensor(x, self.cfg["mean"], self.cfg["std"])))[0, 0].numpy()
         return np.clip(tf.inverse(prob), 0, 1).astype(np.float32)
 
     @property
@@ -95,6 +97,10 @@ def _net(state: dict[str, Any]):
 
 @register_kind("segmentation")
 def build_segmenter(card: dict[str, Any], root: str) -> Segmenter:
+    from core.models import graphs
+
+    if graphs.serves(card, "unet"):  # the committed graph: ONNX Runtime, no torch
+        return Segmenter(card, None, graphs.open_graph(card, "unet"))
     from safetensors.torch import load_file
 
     net = _net(load_file(str(Path(card["_folder"]) / card["weights"]["file"])))

@@ -221,7 +221,8 @@ def _no_grad(engine: str):
     return contextlib.nullcontext()
 
 
-def load_backend(card: dict[str, Any], folder: Path) -> KerasBackend:
+def load_backend(card: dict[str, Any], folder: Path, serve: bool = True) -> KerasBackend:
+    """The `.keras` model (`serve` is the torch backend's switch; Keras has one engine here)."""
     import keras
 
     model = keras.saving.load_model(str(folder / card["weights"]["file"]), compile=False, safe_mode=True)

@@ -114,14 +114,14 @@ def _session(model: bytes | str, n_threads: int | None):
     return ort.InferenceSession(model, sess_options=session_options(n_threads), providers=["CPUExecutionProvider"])
 
 
-def _export(module, example, output_names: Sequence[str], dynamic_axes: dict[str, dict[int, str]], target) -> None:
+def _export(module, example, output_names: Sequence[str], dynamic_axes: dict[str, dict[int, str]], target, fold: bool = True) -> None:
     import warnings
 
     import torch
 
     with _EXPORT_LOCK, torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python values
-        torch.onnx.export(module, (example,), target, dynamo=False, opset_version=OPSET, input_names=["x"], output_names=list(output_names), dynamic_axes=dynamic_axes, do_constant_folding=True)
+        torch.onnx.export(module, (example,), target, dynamo=False, opset_version=OPSET, input_names=["x"], output_names=list(output_names), dynamic_axes=dynamic_axes, do_constant_folding=fold)
 
 
 def build(module, example, *, name: str, sha256: str, output_names: Sequence[str], dynamic_axes: dict[str, dict[int, str]], variant: str = "", n_threads: int | None = None, use_cache: bool = True) -> OnnxModel:
@@ -152,6 +152,22 @@ def build(module, example, *, name: str, sha256: str, output_names: Sequence[str
         _export(module, example, output_names, dynamic_axes, buffer)
         session, source = _session(buffer.getvalue(), n_threads), "memory"
     return OnnxModel(session, session.get_inputs()[0].name, tuple(output_names), time.perf_counter() - start, source)
+
+
+def open_graph(path: Path, output_names: Sequence[str], n_threads: int | None = None) -> OnnxModel:
+    """A committed graph (`core.models.graphs`) in ONNX Runtime: no torch is imported."""
+    start = time.perf_counter()
+    session = _session(str(path), n_threads)
+    return OnnxModel(session, session.get_inputs()[0].name, tuple(output_names), time.perf_counter() - start, "committed")
+
+
+def export_file(module, example, target: Path, *, output_names: Sequence[str], dynamic_axes: dict[str, dict[int, str]]) -> None:
+    """Export a torch module to `target` (what `python -m core graphs` commits). Nothing is
+    folded: the weights stay the trained fp16 values (stored as such), and ONNX Runtime fuses
+    BatchNorm into the convolutions when it loads the graph, as it does for a folded one."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    _export(module.eval(), example, output_names, dynamic_axes, str(tmp), fold=False)
+    os.replace(tmp, target)
 
 
 def try_build(*args, **kwargs) -> OnnxModel | None:

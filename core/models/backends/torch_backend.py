@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import hashlib
 import threading
 
 import numpy as np
 
+from core.models.backends.forward_cam import KEPT as FEATURES_KEPT, digest as _digest, forward_cam, scale_cam as _scale  # noqa: F401
 from core.models.backends.trainable import trainable_suffix
 
 WEIGHTS_FILE = "weights.safetensors"
@@ -209,17 +209,6 @@ class TorchBackend:
             self.optimizer.load_state_dict(state["opt"])
 
 
-FEATURES_KEPT = 8  # inputs whose CAM-layer features are kept (~250 kB each at 224 px)
-
-
-def _digest(x: np.ndarray) -> bytes:
-    """Identity of one float32 input by content (~1 ms for 224 x 224 x 3)."""
-    x = np.ascontiguousarray(x, np.float32)
-    h = hashlib.blake2b(repr(x.shape).encode(), digest_size=16)
-    h.update(memoryview(x).cast("B"))
-    return h.digest()
-
-
 def pooled_linear_head(net, cam_layer: str) -> np.ndarray | None:
     """The classifier's weights (classes x channels) when `cam_layer`'s output is what
     `forward_features` returns and the head is global average pooling then one Linear:
@@ -259,26 +248,6 @@ def pooled_linear_head(net, cam_layer: str) -> np.ndarray | None:
     return head.weight.detach().cpu().numpy().astype(np.float32)
 
 
-def forward_cam(features: np.ndarray, class_weights: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Grad-CAM from the forward pass: relu(sum_k w_k / (h w) * A_k), post-processed as
-    pytorch-grad-cam does (min-max, resize to `size` = (width, height), min-max again)."""
-    k, h, w = features.shape
-    weights = (class_weights / np.float32(h * w)).astype(np.float32)
-    cam = np.maximum((weights[:, None, None] * features.astype(np.float32)).sum(axis=0), 0)
-    return _scale(np.maximum(_scale(cam, size), 0))
-
-
-def _scale(cam: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
-    """pytorch-grad-cam's `scale_cam_image` for one 2-D map."""
-    import cv2
-
-    cam = cam - np.min(cam)
-    cam = cam / (1e-7 + np.max(cam))
-    if size is not None:
-        cam = cv2.resize(np.float32(cam), size)
-    return np.float32(cam)
-
-
 def _served_module(net, with_features: bool):
     """What is exported: softmax probabilities, and the CAM layer's output when `with_features`."""
     from torch import nn
@@ -302,9 +271,10 @@ def _classifier_prefix(net) -> str:
     return name if isinstance(name, str) else name[0]
 
 
-def load_backend(card: dict[str, Any], folder: Path) -> TorchBackend:
+def load_backend(card: dict[str, Any], folder: Path, serve: bool = True) -> TorchBackend:
     """Rebuild the network from its card and load the safetensors weights (fp16 -> fp32);
-    served from ONNX Runtime unless `MAMMO_RUNTIME=torch` (training uses `new_backend`)."""
+    served from ONNX Runtime unless `MAMMO_RUNTIME=torch` or `serve=False` (the eager
+    network: a backward-pass map of a graph-served model; training uses `new_backend`)."""
     from safetensors.torch import load_file
 
     net = build_network(card["architecture"], len(card["classes"]))
@@ -312,7 +282,8 @@ def load_backend(card: dict[str, Any], folder: Path) -> TorchBackend:
     reference = net.state_dict()
     net.load_state_dict({k: v.to(reference[k].dtype) for k, v in state.items()})
     backend = TorchBackend(net, card["cam_layer"], device="cpu")
-    backend.serve_onnx(card["name"], card["weights"]["sha256"])
+    if serve:
+        backend.serve_onnx(card["name"], card["weights"]["sha256"])
     return backend
 
 

@@ -8,14 +8,28 @@ from __future__ import annotations
 
 from typing import Callable
 
-import numpy as np
-import torch
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from core.preprocess.geometry import cells_to_image, pad_to_multiple
-from core.models.nets.patch_net import DensePatchNet, to_tensor
+import numpy as np
+
+from core.models.nets.inputs import normalised
 from core.models.nets.score_rules import get_rule
+from core.preprocess.geometry import cells_to_image, pad_to_multiple
+
+if TYPE_CHECKING:  # torch is imported by the eager path only; a served graph needs none
+    from core.models.nets.patch_net import DensePatchNet
 
 MAP_NAMES = ("lesion", "benign", "malignant")
+
+
+@dataclass(frozen=True)
+class NetGrid:
+    """The cell grid of a dense patch net (pixels between cells, cells a window): all that
+    `patch_maps` needs of the net when a served graph computes the probabilities."""
+
+    stride: int
+    window: int
 
 
 def breast_box(mask: np.ndarray, margin: int = 16) -> tuple[int, int, int, int]:
@@ -30,28 +44,30 @@ def breast_box(mask: np.ndarray, margin: int = 16) -> tuple[int, int, int, int]:
 DenseProbabilities = Callable[[np.ndarray], np.ndarray]
 
 
-@torch.inference_mode()
-def dense_probabilities(net: DensePatchNet, x: np.ndarray) -> np.ndarray:
+def dense_probabilities(net: "DensePatchNet", x: np.ndarray) -> np.ndarray:
     """Eager torch: what training, out-of-fold runs and the reference of the served graph use."""
+    import torch
+
     net.eval()
     device = next(net.parameters()).device  # a net still on the GPU it trained on maps there
-    t = torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(device).contiguous(memory_format=torch.channels_last)
-    return torch.softmax(net.dense_logits(t).float(), 1).cpu().numpy()
+    with torch.inference_mode():
+        t = torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(device).contiguous(memory_format=torch.channels_last)
+        return torch.softmax(net.dense_logits(t).float(), 1).cpu().numpy()
 
 
-@torch.inference_mode()
-def patch_maps(net: DensePatchNet, gray: np.ndarray, breast: np.ndarray, mean: list[float], std: list[float], probabilities: DenseProbabilities | None = None) -> dict[str, np.ndarray]:
+def patch_maps(net: "DensePatchNet", gray: np.ndarray, breast: np.ndarray, mean: list[float], std: list[float], probabilities: DenseProbabilities | None = None) -> dict[str, np.ndarray]:
     """lesion (1 - p(background)), benign and malignant probability maps, zero outside the breast.
 
     `probabilities` runs the net (default: eager torch); the served model passes its ONNX
-    Runtime session, so one function makes both a card's figures and a user's maps."""
+    Runtime session (and for `net` anything with the net's `stride` and `window`), so one
+    function makes both a card's figures and a user's maps."""
     h, w = gray.shape
     x0, y0, x1, y1 = breast_box(breast)
     side = net.stride * net.window
     crop = gray[y0:y1, x0:x1]
     ch, cw = crop.shape
     padded = pad_to_multiple(np.pad(crop, ((0, max(0, side - ch)), (0, max(0, side - cw)))), net.stride)
-    x = to_tensor(padded, mean, std).numpy()
+    x = normalised(padded, mean, std)
     probs = (probabilities or (lambda a: dense_probabilities(net, a)))(x)[0]
     out = {}
     for name, k in (("lesion", 0), ("benign", 1), ("malignant", 2)):

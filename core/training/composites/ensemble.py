@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import UsageError
-from core.evaluation.metrics import choose_threshold
+from core.evaluation.metrics import auc, choose_threshold
 from core.labels import project, space, task_truth
 from core.training.folds import K
 from core.models import registry
@@ -73,12 +73,6 @@ def combined(w: pd.DataFrame, members: list[str], rule: str) -> tuple[pd.Series,
     return out, specs
 
 
-def _auc(y: np.ndarray, s: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(y, s)) if len(np.unique(y)) == 2 else float("nan")
-
-
 def select_members(w_all: pd.DataFrame, candidates: list[str], rule: str, log: Log) -> tuple[list[str], list[dict[str, Any]]]:
     """Greedy forward selection on the pooled validation parts (never the held-out parts)."""
     val = w_all[w_all["part"] == "val"]
@@ -87,16 +81,16 @@ def select_members(w_all: pd.DataFrame, candidates: list[str], rule: str, log: L
         trials = []
         for c in [c for c in candidates if c not in chosen]:
             score, _ = combined(val, chosen + [c], rule)
-            trials.append((_auc(val["y"].to_numpy(), score.to_numpy()), c))
+            trials.append((auc(val["y"].to_numpy(), score.to_numpy()), c))
         if not trials:
             break
-        auc, pick = max(trials)
-        if auc <= best + 1e-9:
+        value, pick = max(trials)
+        if value <= best + 1e-9:
             break
         chosen.append(pick)
-        best = auc
-        steps.append({"members": list(chosen), "validation_roc_auc": round(auc, 4)})
-        log(f"  + {pick}: pooled validation ROC-AUC {auc:.3f}")
+        best = value
+        steps.append({"members": list(chosen), "validation_roc_auc": round(value, 4)})
+        log(f"  + {pick}: pooled validation ROC-AUC {value:.3f}")
     return chosen, steps
 
 
