@@ -25,15 +25,18 @@ import json, sys
 import numpy as np
 sys.path.insert(0, sys.argv[1])
 from core import quiet  # noqa: F401
+from pathlib import Path
 from core.models import registry
+from core.models.backends.keras_backend import load_backend
 out = {}
 for name in sys.argv[2:]:
-    m = registry.load(name)
-    shape = tuple(m.backend.model.inputs[0].shape[1:])
+    card = registry.card(name)  # the Keras model itself (the pages serve its committed graph)
+    backend, classes = load_backend(card, Path(card["_folder"])), card["classes"]
+    shape = tuple(backend.model.inputs[0].shape[1:])
     x = np.random.default_rng(0).random(shape, dtype=np.float32)
-    out[name] = {"engine": m.backend.engine, "p": m.backend.forward(x[None])[0].tolist(),
-                 "cam": [m.backend.cam(x, k).tolist() for k in range(len(m.classes))],
-                 "saliency": [m.backend.saliency(x, k).tolist() for k in range(len(m.classes))]}
+    out[name] = {"engine": backend.engine, "p": backend.forward(x[None])[0].tolist(),
+                 "cam": [backend.cam(x, k).tolist() for k in range(len(classes))],
+                 "saliency": [backend.saliency(x, k).tolist() for k in range(len(classes))]}
 print(json.dumps(out))
 """
 

@@ -34,6 +34,19 @@ def images(request):
     return out
 
 
+@pytest.fixture(autouse=True)
+def without_committed_graphs(monkeypatch):
+    """These tests hold the start-time export: a model whose graph is not committed yet (just
+    trained, before `python -m core graphs`) is exported when it is first loaded. The committed
+    graphs are held by tests/test_serving_graphs.py."""
+    from core.models import graphs, registry
+
+    monkeypatch.setattr(graphs, "serves", lambda card, role: False)
+    registry.clear_cache()
+    yield
+    registry.clear_cache()
+
+
 def served_torch_classifiers() -> list[str]:
     from core.models import registry
 
