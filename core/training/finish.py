@@ -15,7 +15,7 @@ import pandas as pd
 from core.evaluation.judge import external_summary, judge, view_frame
 from core.evaluation.metrics import prob_columns
 from core.labels import space, tasks_for
-from core.models.card import HISTORY_FILE, PREDICTIONS_FILE, write_card
+from core.models.card import HISTORY_FILE, PREDICTIONS_FILE, read_card, scratch_dir, write_card
 from core.types import Record
 
 Log = Callable[[str], None]
@@ -50,6 +50,11 @@ def finish(card: dict[str, Any], folder: Path, records: Sequence[Record], assign
     card["trained_on"] = device_name()
     card["smoke"] = smoke
     write_card(folder, card)
+    if not smoke and root.resolve() != scratch_dir("oof_models").resolve():  # the serving graph, beside the weights,
+        from core.training.graphs import check_images, export  # checked against them (smoke and fold models are never served)
+
+        export([card["name"]], root, check_images(data_dir), log=log)
+        card = read_card(folder)
     m = card["test"]["metrics"]["roc_auc"]
     log(f"[{card['name']}] test ROC-AUC {m['value']:.3f} (95% CI {m['ci95'][0]:.3f}-{m['ci95'][1]:.3f}); wrote {folder}")
     return folder

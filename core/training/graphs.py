@@ -321,8 +321,10 @@ def check_images(data_dir: str | Path | None = None, n_mias: int = 40) -> list[M
     from core.io.reader import read_image
 
     images = [read_image(r.path) for r in load_dataset("sample")]
-    mias = Path(data_dir) / "mini-mias" if data_dir else None
-    if mias is not None and mias.is_dir():
+    mias = None
+    if data_dir:  # the data folder, or its mini-mias/ itself
+        mias = next((p for p in (Path(data_dir) / "mini-mias", Path(data_dir)) if (p / "Info.txt").is_file() or (p / "info.txt").is_file()), None)
+    if mias is not None:
         images += [read_image(r.path) for r in load_dataset("mias", mias)[:n_mias]]
     return images
 
@@ -335,8 +337,8 @@ def export(names: Sequence[str], models_dir: str | Path, images: Sequence[Mammog
     for name in names:
         card = registry.card(name, models_dir)
         kind = kinds.kind_of(card)
-        if kind not in EXPORTERS or not registry.weights_available(card):
-            continue
+        if kind not in EXPORTERS or not registry.weights_available(card) or not (card.get("weights") or {}).get("shipped", True):
+            continue  # nothing to serve, or weights over the git budget (their graph would be too)
         role, fn = EXPORTERS[kind]
         registry.verify(card)
         entry = fn(card, images, log)
