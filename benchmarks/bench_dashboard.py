@@ -1,10 +1,13 @@
 """Dashboard speed and memory: prints the figures the issue asks for (not a test).
 
-    python benchmarks/bench_dashboard.py [--no-browser] [--repeats 3]
+    python benchmarks/bench_dashboard.py [--no-browser] [--repeats 3] [--only-first-paint] [--paint-repeats 3]
 
-1. first page: server start -> /_stcore/health -> leaderboard visible in headless Chromium
-   (when chromium + playwright are there), and the overview script in a fresh process
-   (AppTest), with a check that torch / TensorFlow were not imported;
+1. first paint, in headless Chromium on a fresh server (when chromium + playwright are
+   there), for `/` and a direct link to `/upload`: seconds after opening the URL until the
+   app's own navigation and the page's title are drawn, until the Overview's leaderboard
+   (Upload's file uploader) is, and whether Streamlit's automatic file-name menu appeared;
+   beside it the floor (a one-line app on the same machine); then the overview script in a
+   fresh process (AppTest), with a check that torch / TensorFlow were not imported;
 2. one uploaded full-field DICOM (embedded sample, 4432 x 2864, RLE) -> what the Upload page
    does: read, the display and zoom pictures, every shipped model's prediction with its maps
    (side by side, as the page runs them; `--workers 1` for one at a time) and each card's
@@ -20,6 +23,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -44,22 +48,49 @@ def rss_mb() -> tuple[float, float]:
     return cur, peak
 
 
-def first_page_browser() -> None:
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        print("first page (browser): skipped, playwright not installed")
-        return
-    if not Path(chromium).is_file():
-        print("first page (browser): skipped, chromium not found")
-        return
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# Runs in the page before any of its own scripts: notes (performance.now(), seconds after the
+# browser started opening the URL) when each thing is first in the DOM. The file-name menu is
+# Streamlit's automatic pages/ menu, whose first entry is the entry script, "streamlit app".
+PAINT_PROBE = """
+(() => {
+  const t = {};
+  const seen = (k) => { if (!(k in t)) t[k] = performance.now() / 1000; };
+  const check = () => {
+    const nav = document.querySelector('[data-testid="stSidebarNav"]');
+    const menu = nav ? nav.innerText.toLowerCase() : '';
+    if (menu.includes('streamlit app')) seen('file_menu');
+    if (menu.includes('upload a mammogram') && menu.includes('model cards')) seen('app_nav');
+    for (const h of document.querySelectorAll('h1')) { if (h.innerText.trim() === window.__heading) seen('title'); }
+    if ('app_nav' in t && 'title' in t) seen('first_paint');
+    if (document.querySelector('[data-testid="stDataFrame"] canvas')) seen('leaderboard');
+    if (document.querySelector('[data-testid="stFileUploader"]') && document.body.innerText.includes('Drop a mammogram above')) seen('uploader');
+  };
+  window.__paint = t;
+  new MutationObserver(check).observe(document, {subtree: true, childList: true, characterData: true});
+})();
+"""
+# URL -> (the page's heading, what "drawn" waits for, its label)
+PAINT_PAGES = {"/": ("Mammography AI workbench", "leaderboard", "leaderboard drawn"),
+               "/upload": ("Upload a mammogram or a study", "uploader", "page drawn (file uploader)")}
+
+
+def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        return s.getsockname()[1]
+
+
+def _open_fresh(path: str, heading: str, done: str, cwd: Path = REPO, script: str = "streamlit_app.py") -> tuple[float, dict[str, float]]:
+    """A new `streamlit run` server, then one headless Chromium opening `path` once it is healthy:
+    (seconds from start to healthy, {what: seconds after opening the URL})."""
+    from playwright.sync_api import sync_playwright
+
+    port = _free_port()
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true", "--server.port", str(port)],
-                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true", "--server.port", str(port),
+                             "--browser.gatherUsageStats", "false"], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}"
         while True:
@@ -67,26 +98,74 @@ def first_page_browser() -> None:
                 with urllib.request.urlopen(url + "/_stcore/health", timeout=2):
                     break
             except OSError:
-                if time.perf_counter() - t0 > 60:
-                    print("first page (browser): server not healthy in 60 s")
-                    return
+                if time.perf_counter() - t0 > 90:
+                    raise RuntimeError("server not healthy in 90 s") from None
                 time.sleep(0.05)
         t_health = time.perf_counter() - t0
         with sync_playwright() as p:
-            b = p.chromium.launch(executable_path=chromium, headless=True, args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                                                                                "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-            page = b.new_page()
-            t1 = time.perf_counter()
-            page.goto(url)
-            page.get_by_text("Leaderboard", exact=True).first.wait_for(timeout=60_000)
-            page.locator('[data-testid="stDataFrame"], [data-testid="stAlert"]').first.wait_for(timeout=60_000)
-            t_render = time.perf_counter() - t1
+            b = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+            page = b.new_page(viewport={"width": 1440, "height": 1000})
+            page.add_init_script(f"window.__heading = {json.dumps(heading)};" + PAINT_PROBE)
+            page.goto(url + path)
+            page.wait_for_function(f"() => window.__paint && {json.dumps(done)} in window.__paint", timeout=120_000)
+            page.wait_for_timeout(1500)  # a late file-name menu would still be caught
+            seen = page.evaluate("() => window.__paint")
             b.close()
-        print(f"first page (browser): server healthy {t_health:.2f} s after start; overview with leaderboard drawn {t_render:.2f} s after opening it "
-              f"(total {t_health + t_render:.2f} s from `streamlit run`)")
+        return t_health, seen
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def _floor(repeats: int) -> list[float]:
+    """What Streamlit itself needs on this machine: a fresh server of a one-line app (`st.title`),
+    seconds from opening it until its heading is drawn (browser start-up, Streamlit's JavaScript,
+    the websocket, one script run)."""
+    import tempfile
+
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "app.py").write_text('import streamlit as st\nst.title("floor")\n')
+        for _ in range(repeats):
+            _, seen = _open_fresh("/", "floor", "title", cwd=Path(tmp), script="app.py")
+            out.append(seen["title"])
+    return out
+
+
+def first_paint_browser(repeats: int = 3) -> None:
+    """First paint on a fresh server, in headless Chromium, for `/` and a direct link (`/upload`):
+    seconds after opening the URL until the app's own navigation and the page's heading are both
+    drawn, until the page's main content is (the Overview's leaderboard; Upload's file uploader),
+    and whether Streamlit's automatic file-name menu was ever in the page. Medians of `repeats`
+    fresh servers; each one's figures in brackets."""
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        print("first paint (browser): skipped, playwright not installed")
+        return
+    if not Path(shutil.which("chromium") or "/usr/bin/chromium").is_file():
+        print("first paint (browser): skipped, chromium not found")
+        return
+
+    def med(xs: list[float]) -> float:
+        return sorted(xs)[len(xs) // 2] if xs else float("nan")
+
+    def fmt(xs: list[float]) -> str:
+        return f"{med(xs):.2f} s [{', '.join(f'{x:.2f}' for x in xs)}]"
+
+    floor = _floor(repeats)
+    print(f"first paint floor (a one-line `st.title` app, fresh server, same browser): heading drawn {fmt(floor)} after opening it")
+    for path, (heading, done, label) in PAINT_PAGES.items():
+        health, paint, drawn, menu = [], [], [], []
+        for _ in range(repeats):
+            t_health, seen = _open_fresh(path, heading, done)
+            health.append(t_health)
+            paint.append(seen.get("first_paint", float("nan")))
+            drawn.append(seen.get(done, float("nan")))
+            menu.append("file_menu" in seen)
+        print(f"first paint (browser, fresh server, {path}): app navigation + title {fmt(paint)} after opening (target <= 1 s); "
+              f"{label} {fmt(drawn)}" + (" (target <= 2 s)" if done == "leaderboard" else "") +
+              f"; file-name menu appeared: {'yes' if any(menu) else 'no'} ({sum(menu)} of {repeats}); server healthy {med(health):.2f} s after `streamlit run`")
 
 
 def first_page_apptest() -> None:
@@ -283,13 +362,18 @@ def main() -> None:
     ap.add_argument("--no-browser", action="store_true")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--only-upload", action="store_true", help="skip the first-page figures")
+    ap.add_argument("--only-first-paint", action="store_true", help="the first-paint figures only (browser, fresh servers)")
+    ap.add_argument("--paint-repeats", type=int, default=3, help="fresh servers per URL for the first-paint figures")
     ap.add_argument("--workers", type=int, default=None, help="models run side by side (default: the pages' own, inference.model_workers())")
     ap.add_argument("--no-sessions", action="store_true", help="skip the Compare rerun and the session memory figures")
     args = ap.parse_args()
     print(f"CPU cores: {os.cpu_count()}; load average {os.getloadavg()[0]:.1f} (other work on the machine slows every figure)")
+    if args.only_first_paint:
+        first_paint_browser(args.paint_repeats)
+        return
     if not args.only_upload:
         if not args.no_browser:
-            first_page_browser()
+            first_paint_browser(args.paint_repeats)
         first_page_apptest()
     if not args.no_browser:
         report_browser_upload(args.repeats)

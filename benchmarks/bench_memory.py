@@ -65,12 +65,12 @@ def child_sessions(sessions: int, uploads: int) -> dict:
 
     from core import quiet  # noqa: F401
     from core.datasets import load_dataset
-    from ui import common
+    from ui import model_loading
 
     # read each file when it is uploaded: the 8 samples' bytes (83 MB) held by the harness
     # itself would otherwise count towards the app's peak
     files = [Path(r.path) for r in load_dataset("sample") if r.path]
-    models = common.usable_model_names()
+    models = model_loading.usable_model_names()
     apps, timings = [], []
     start_mb = _rss_mb()
     for s in range(sessions):

@@ -1,16 +1,22 @@
 """Compare 2–4 models of one task on their committed predictions, and two of them out of fold."""
+# ruff: noqa: E402  (the imports follow the first statement)
+
+from ui.entry_navigation import run_through_entry_script
+
+run_through_entry_script()  # first: a page run on its own (a fresh server's first request) goes through streamlit_app.py,
+#                              which also draws this page's title (its HEADINGS)
 
 import streamlit as st
 
+from core import privacy
 from core.dashboard import cards as dcards
 from core.reports import curves as dcurves
 from core.labels import space
-from ui import charts, common, share
+from ui import cached, charts, messages, share
 
-st.title("Compare models")
-common.notice()
+messages.notice()
 
-cards = [c for c in dcards.rankable(common.cards()) if common.predictions(c) is not None]
+cards = [c for c in dcards.rankable(cached.cards()) if cached.predictions(c) is not None]
 if not cards:
     st.info("No model has committed predictions yet (models/<name>/predictions.csv).", icon=":material/hourglass_empty:")
     st.stop()
@@ -18,10 +24,10 @@ if not cards:
 tasks = dcards.task_order(t for c in cards for t in dcards.tasks_of(c))
 linked_task = share.take("task", tasks)  # a shared link's task, the default of a widget made now
 task = st.segmented_control("Task", tasks, default=linked_task or tasks[0], format_func=dcards.short_task_title, key="compare_group") or tasks[0]
-ranked = [r["model"] for r in common.leaderboard_rows() if r["task"] == task]
+ranked = [r["model"] for r in cached.leaderboard_rows() if r["task"] == task]
 candidates = sorted((c["name"] for c in cards if task in dcards.tasks_of(c)), key=lambda n: (ranked.index(n) if n in ranked else len(ranked), n))
-by_name = common.card_by_name()
-colors = common.colors()
+by_name = cached.card_by_name()
+colors = cached.colors()
 st.caption(f"{dcards.task_title(task)}. Listed: every model whose output can be read in this task, in leaderboard order "
            "(a 3-class model is read as stage 1 with p(lesion) = 1 − p(normal) and as stage 2 with the malignant share of the lesion "
            "probability; a U-Net's image score is a stage-1 score).")
@@ -48,10 +54,10 @@ datasets = {(by_name[n].get("data") or {}).get("dataset") for n in chosen}
 if len(datasets) > 1:
     st.warning("These models were trained and tested on different datasets; their curves are not on the same images.", icon=":material/warning:")
 
-data = {n: common.task_data(by_name[n], task) for n in chosen}
+data = {n: cached.task_data(by_name[n], task) for n in chosen}
 read = [n for n, td in data.items() if td is not None and not td.own]
 if read:
-    st.caption(":material/swap_horiz: Read in this task from their own classes: " + ", ".join(common.privacy.md_escape(n) for n in read) + ".")
+    st.caption(":material/swap_horiz: Read in this task from their own classes: " + ", ".join(privacy.md_escape(n) for n in read) + ".")
 
 st.subheader("Operating points")
 st.caption("Move a slider to change that model's decision threshold; sensitivity, specificity, the confusion matrix and the dot on the ROC curve follow. Default: the threshold chosen on validation.")
@@ -60,7 +66,7 @@ cols = st.columns(len(chosen))
 for col, name in zip(cols, chosen):
     td = data[name]
     with col:
-        st.markdown(f"<span style='color:{colors.get(name)};font-size:1.3em'>●</span> **{common.privacy.md_escape(name)}**", unsafe_allow_html=True)
+        st.markdown(f"<span style='color:{colors.get(name)};font-size:1.3em'>●</span> **{privacy.md_escape(name)}**", unsafe_allow_html=True)
         if td is None:
             st.info("No committed predictions.")
             continue
@@ -83,7 +89,7 @@ rocs, prs, cals = {}, {}, {}
 for name in chosen:
     if data[name] is None:
         continue
-    r, p, c = common.task_curves(by_name[name], task, event, split)
+    r, p, c = cached.task_curves(by_name[name], task, event, split)
     if r is not None:
         rocs[name], prs[name], cals[name] = r, p, c
 
@@ -112,9 +118,9 @@ else:
     pa, pb = st.columns(2)
     model_a = pa.selectbox("Model A", prefer, index=0, key=f"compare_oof_a_{task}")
     rest = [n for n in prefer if n != model_a]
-    model_b = pb.selectbox("Model B", rest, index=common.distinct_rival(by_name[model_a], [by_name[n] for n in rest], task) or 0, key=f"compare_oof_b_{task}")
+    model_b = pb.selectbox("Model B", rest, index=cached.distinct_rival(by_name[model_a], [by_name[n] for n in rest], task) or 0, key=f"compare_oof_b_{task}")
     with st.spinner("Bootstrapping patients…"):
-        d = common.paired_oof(by_name[model_a], by_name[model_b], task)
+        d = cached.paired_oof(by_name[model_a], by_name[model_b], task)
     if d is None:
         st.info("One of these models has no readable out-of-fold predictions.")
     else:
@@ -124,7 +130,7 @@ else:
         m2.metric("A: out-of-fold AUC", f"{d['auc_a']:.3f}")
         m3.metric("B: out-of-fold AUC", f"{d['auc_b']:.3f}")
         st.plotly_chart(charts.paired(d, colors), width="stretch", key="paired_oof")
-        st.caption(common.privacy.md_escape(dcurves.paired_text(d)) + f" Share of bootstrap differences above 0: {d['share_above_zero']:.0%}.")
+        st.caption(privacy.md_escape(dcurves.paired_text(d)) + f" Share of bootstrap differences above 0: {d['share_above_zero']:.0%}.")
 
 own = dcards.versus_seeds_table(list(by_name.values()), task)
 if not own.empty:

@@ -1,20 +1,26 @@
 """Explore a dataset: filter a thumbnail grid (by patient too), pick one image, see the woman's other
 views with the study models' per-breast readings, and every chosen model on the image."""
+# ruff: noqa: E402  (the imports follow the first statement)
+
+from ui.entry_navigation import run_through_entry_script
+
+run_through_entry_script()  # first: a page run on its own (a fresh server's first request) goes through streamlit_app.py,
+#                              which also draws this page's title (its HEADINGS)
 
 from pathlib import Path
 
 import streamlit as st
 
+from core import privacy
 from core.dashboard import records as drecords
 from core.models import kinds
 from core.errors import MammoError
 from core.io.reader import read_image
 from core.studies.combine import reads_study
-from ui import analysis, common, evaluate_data, report, share
+from ui import analysis, cached, datasets, evaluate_data, messages, model_loading, report, share
 from ui import study as ui_study
 
-st.title("Explore the data")
-common.notice()
+messages.notice()
 
 DATASETS = {
     "sample": "Embedded sample — 8 CBIS-DDSM DICOMs (always here)",
@@ -31,20 +37,20 @@ if not data_dir:
     st.caption("Give a data folder in the sidebar to explore mini-MIAS, CBIS-DDSM, Mini-DDSM or your own class folders.")
 
 try:
-    records = common.records(dataset, None if dataset == "sample" else data_dir)
+    records = datasets.records(dataset, None if dataset == "sample" else data_dir)
 except MammoError as exc:
-    common.friendly_error(exc, "This dataset could not be read")
+    messages.friendly_error(exc, "This dataset could not be read")
     st.stop()
 if not records:
     st.info("This dataset has no images.")
     st.stop()
 
-by_name = common.card_by_name()
-models = common.chosen_models()
+by_name = cached.card_by_name()
+models = model_loading.chosen_models()
 split_map = {}
 for n in models:  # split column: the record's own split, else the first chosen model's split for this dataset
     card = by_name.get(n, {})
-    pred = common.predictions(card) if card else None
+    pred = cached.predictions(card) if card else None
     if pred is not None and (card.get("data") or {}).get("dataset") == dataset:
         split_map = dict(zip(pred["image_id"], pred["split"]))
         st.caption(f"Split column from **{n}**'s data where the dataset has no official split.")
@@ -72,7 +78,7 @@ with st.spinner("Making thumbnails…"):
     for i, (_, row) in enumerate(rows.iterrows()):
         with grid[i % NCOL]:
             short = row["image_id"] if len(row["image_id"]) <= 16 else f"{row['patient_id']} {row['side']} {row['view']}"
-            st.image(common.thumbnail(records[row["index"]].path), caption=f"{short} · {row['truth']}", width="stretch",
+            st.image(datasets.thumbnail(records[row["index"]].path), caption=f"{short} · {row['truth']}", width="stretch",
                      alt=f"Thumbnail of mammogram {short}, truth {row['truth']}.")
 
 ids = shown["image_id"].tolist()
@@ -80,8 +86,8 @@ linked_image = share.take("image", ids)
 image_id = st.selectbox("Image to analyse", ids, index=ids.index(linked_image) if linked_image else 0, key=f"explore_image_{dataset}")
 rec = records[int(shown.loc[shown["image_id"] == image_id, "index"].iloc[0])]
 share.publish(dataset=dataset, image=image_id, models=models)
-st.markdown(f"**{common.privacy.md_escape(rec.image_id)}** — truth **{rec.label}**, side {rec.side or '—'}, view {rec.view or '—'}, "
-            f"density {rec.density or '—'}, lesions: {common.privacy.md_escape(drecords.lesion_text(rec))}")
+st.markdown(f"**{privacy.md_escape(rec.image_id)}** — truth **{rec.label}**, side {rec.side or '—'}, view {rec.view or '—'}, "
+            f"density {rec.density or '—'}, lesions: {privacy.md_escape(drecords.lesion_text(rec))}")
 if not rec.path or not Path(rec.path).is_file():
     st.info("This record's image file is not in the data folder (CBIS-DDSM ships its metadata separately from the DICOMs).")
     st.stop()
@@ -89,29 +95,29 @@ if not models:
     st.info("Choose models in the sidebar to see their predictions on this image.")
     st.stop()
 
-ready, errors = common.ensure_models(models)
+ready, errors = model_loading.ensure_models(models)
 for n, msg in errors.items():
-    common.show_error(msg, icon=":material/error:")
+    messages.show_error(msg, icon=":material/error:")
 image_key = ("path", rec.path, Path(rec.path).stat().st_mtime)
 try:
     view, reader = analysis.view_of(image_key, lambda: read_image(rec.path))
 except MammoError as exc:
-    common.friendly_error(exc, "This image could not be analysed")
+    messages.friendly_error(exc, "This image could not be analysed")
     st.stop()
 
 badges = {}
 for name in ready:
     card = by_name.get(name, {})
-    member_preds = [(by_name[m], common.predictions(by_name[m])) for m in kinds.members(card) if m in by_name]
-    state = drecords.split_membership(card, rec.image_id, common.predictions(card) if card else None, rec.dataset, member_preds)
-    badges[name] = common.membership_badge(state)
+    member_preds = [(by_name[m], cached.predictions(by_name[m])) for m in kinds.members(card) if m in by_name]
+    state = drecords.split_membership(card, rec.image_id, cached.predictions(card) if card else None, rec.dataset, member_preds)
+    badges[name] = datasets.membership_badge(state)
 
 woman = [r for r in records if r.patient_id == rec.patient_id and r.path and Path(r.path).is_file()]
 if len(woman) > 1:
     st.subheader("This woman's views")
     every = st.toggle("Every chosen model on every view", value=False, key="explore_every_view",
                       help="Off: the study models' per-breast readings only (their member on each view). On: every model's decision per view too.")
-    study_names = ready if every else [n for n in ready if reads_study(common.load_model(n))]
+    study_names = ready if every else [n for n in ready if reads_study(model_loading.load_model(n))]
     sources = [ui_study.Source(r.image_id, ("path", r.path, Path(r.path).stat().st_mtime), (lambda r=r: read_image(r.path)), r) for r in woman]
     if study_names:
         ui_study.show(sources, study_names, "explore", editable=False)

@@ -1,4 +1,10 @@
 """Model cards: what each model is, how it was made, and how well it did."""
+# ruff: noqa: E402  (the imports follow the first statement)
+
+from ui.entry_navigation import run_through_entry_script
+
+run_through_entry_script()  # first: a page run on its own (a fresh server's first request) goes through streamlit_app.py,
+#                              which also draws this page's title (its HEADINGS)
 
 import json
 
@@ -6,12 +12,11 @@ import streamlit as st
 
 from core.dashboard import cards as dcards
 from core.models import kinds
-from ui import charts, common, share
+from ui import cached, charts, messages, share
 
-st.title("Model cards")
-common.notice()
+messages.notice()
 
-cards = common.cards()
+cards = cached.cards()
 if not cards:
     st.info("No trained models in `models/` yet.", icon=":material/hourglass_empty:")
     st.stop()
@@ -20,8 +25,8 @@ names = [c["name"] for c in cards]
 linked = share.take_list("models", names)
 name = st.selectbox("Model", names, index=names.index(linked[0]) if linked else 0, key="card_model")
 share.publish(models=[name])
-card = common.card_by_name()[name]
-color = common.colors().get(name)
+card = cached.card_by_name()[name]
+color = cached.colors().get(name)
 st.markdown(f"## <span style='color:{color}'>●</span> {name}", unsafe_allow_html=True)
 if card.get("description"):
     st.markdown(card["description"])
@@ -60,7 +65,7 @@ with tab_metrics:
             st.caption(summary)
         st.dataframe(ext, hide_index=True, width="stretch")
 with tab_train:
-    hist = common.history(card)
+    hist = cached.history(card)
     if hist is None:
         st.info("No history.csv for this model.")
     else:

@@ -1,11 +1,16 @@
 """Overview: the leaderboard per task, out-of-fold and test side by side, ranked out of fold (cards only, no framework import)."""
+# ruff: noqa: E402  (the imports follow the first statement)
+
+from ui.entry_navigation import run_through_entry_script
+
+run_through_entry_script()  # first: a page run on its own (a fresh server's first request) goes through streamlit_app.py,
+#                              which also draws this page's title (its HEADINGS)
 
 import streamlit as st
 
 from core.dashboard import cards as dcards
-from ui import charts, common, share
+from ui import cached, charts, share
 
-st.title("Mammography AI workbench")
 st.warning(f"**{dcards.NOTICE}**", icon=":material/health_and_safety:")
 st.markdown(
     "Five published mammography systems, reproduced as models trained here on mini-MIAS "
@@ -15,7 +20,7 @@ st.markdown(
     "patient-level bootstrap CIs."
 )
 
-rows = common.leaderboard_rows()
+rows = cached.leaderboard_rows()
 if not rows:
     st.info("No trained models in `models/` yet. Train one with `python -m core train recipes/<recipe>.yaml`.", icon=":material/hourglass_empty:")
     st.stop()
@@ -47,7 +52,7 @@ for col in ("OOF ROC AUC", "OOF PR AUC", "test ROC AUC", "sensitivity", "specifi
     config[col] = st.column_config.NumberColumn(col, format="%.3f")
 st.dataframe(table, hide_index=True, width="stretch", column_config=config, key=f"leaderboard_{task}")
 
-st.plotly_chart(charts.ranking(task_rows, common.colors(), f"ROC AUC — {dcards.short_task_title(task)}: out of fold (●) and test (◇)"),
+st.plotly_chart(charts.ranking(task_rows, cached.colors(), f"ROC AUC — {dcards.short_task_title(task)}: out of fold (●) and test (◇)"),
                 width="stretch", key="auc_ci", alt=f"Dot plot of each model's ROC AUC with 95 % intervals, out of fold and on the test split, {dcards.short_task_title(task)}.")
 st.caption("Binary tasks: ROC AUC of the positive class; 3 classes: macro one-vs-rest ROC AUC on the test split. "
            "The dotted line is chance. Pairwise out-of-fold differences with their CIs are on **Compare models**.")

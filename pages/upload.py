@@ -2,24 +2,30 @@
 sample: every model side by side in one table, the study's per-breast and bilateral readings,
 one zoomable viewer with any model's map, each model's detail and downloads.
 Nothing is saved, nothing is shared."""
+# ruff: noqa: E402  (the imports follow the first statement)
+
+from ui.entry_navigation import run_through_entry_script
+
+run_through_entry_script()  # first: a page run on its own (a fresh server's first request) goes through streamlit_app.py,
+#                              which also draws this page's title (its HEADINGS)
 
 from pathlib import Path
 
 import streamlit as st
 
+from core import privacy
 from core.dashboard import export
 from core.serving import inference
 from core.studies.grouping import MAX_IMAGES as MAX_STUDY
-from ui import analysis, common, report, share
+from ui import analysis, datasets, messages, model_loading, report, share, warm_up
 from ui import study as ui_study
 
-st.title("Upload a mammogram or a study")
-common.notice()
+messages.notice()
 st.caption(":material/lock: Your file stays in this server's memory, in your browser session only: its picture and results are kept for "
            "your last four images and dropped when the session ends. No other visitor can see them; nothing is written to disk or logged. "
            "Only de-identified acquisition facts are read from a DICOM header.")
 
-samples = {r.image_id: r for r in common.records("sample", None) if r.path and Path(r.path).is_file()}
+samples = {r.image_id: r for r in datasets.records("sample", None) if r.path and Path(r.path).is_file()}
 if share.take("dataset", ["sample"]):
     linked = share.take("image", samples)
     if linked:
@@ -52,19 +58,19 @@ if patients and b2.button("Try a sample four-view study", icon=":material/grid_v
 sample_id = st.session_state.get("upload_sample") if st.session_state.get("upload_sample") in samples else None
 study_patient = st.session_state.get("upload_sample_study") if st.session_state.get("upload_sample_study") in patients else None
 if not uploads and sample_id is None and study_patient is None:
-    share.publish(models=common.chosen_models())
-    common.warm_up(common.chosen_models())  # in the background, while a file is being picked
+    share.publish(models=model_loading.chosen_models())
+    warm_up.start(model_loading.chosen_models())  # in the background, while a file is being picked
     st.info("Drop a mammogram above (or the views of one woman's study), or try a sample. Every embedded sample image is also on the "
             "**Explore the data** page.", icon=":material/upload_file:")
     st.stop()
 if len(uploads) > MAX_STUDY:
-    common.show_error(f"A study holds at most {MAX_STUDY} images (one CC and one MLO of each breast): remove some files.", icon=":material/error:")
+    messages.show_error(f"A study holds at most {MAX_STUDY} images (one CC and one MLO of each breast): remove some files.", icon=":material/error:")
     st.stop()
 
-models = common.chosen_models()
+models = model_loading.chosen_models()
 if uploads:
-    sources = [ui_study.Source(common.upload_label(u), ("upload", inference.content_hash(u.getvalue())),
-                               (lambda u=u, label=common.upload_label(u): inference.read_upload(u.getvalue(), label))) for u in uploads]
+    sources = [ui_study.Source(messages.upload_label(u), ("upload", inference.content_hash(u.getvalue())),
+                               (lambda u=u, label=messages.upload_label(u): inference.read_upload(u.getvalue(), label))) for u in uploads]
     share.publish(models=models)
 elif study_patient is not None:
     recs = [r for r in samples.values() if r.patient_id == study_patient]
@@ -75,10 +81,10 @@ else:
     rec = samples[sample_id]
     sources = [ui_study.Source(f"sample {sample_id}", ("sample", sample_id), lambda: inference.read_upload(Path(rec.path).read_bytes(), f"sample {sample_id}"), rec)]
     share.publish(dataset="sample", image=sample_id, models=models)
-    st.caption(f":material/science: Showing the embedded sample image **{common.privacy.md_escape(sample_id)}** (truth: {rec.label}). Upload a file to replace it.")
-ready, errors = common.ensure_models(models)
+    st.caption(f":material/science: Showing the embedded sample image **{privacy.md_escape(sample_id)}** (truth: {rec.label}). Upload a file to replace it.")
+ready, errors = model_loading.ensure_models(models)
 for n, msg in errors.items():
-    common.show_error(msg, icon=":material/error:")
+    messages.show_error(msg, icon=":material/error:")
 if not ready:
     st.info("Choose models in the sidebar to get predictions.")
     st.stop()
@@ -103,7 +109,7 @@ label, key = source.label, source.key
 try:
     view, reader = analysis.view_of(key, source.read, with_meta=True)
 except Exception as exc:  # noqa: BLE001 - MammoError or a library failure: never a traceback
-    common.friendly_error(exc, "This file could not be read as a mammogram")
+    messages.friendly_error(exc, "This file could not be read as a mammogram")
     st.stop()
 
 done = report.image_report(key, view, reader, ready, record=source.record, label=label, prefix="upload", with_input=True,
@@ -122,5 +128,5 @@ choices = {chosen_model: (chosen_map, opacity, None)} if chosen_model else {}
 d1, d2 = st.columns(2)
 d1.download_button("Overlays (PNG)", lambda: export.result_png(view.base8, ok, view.scale, choices, (), label), file_name="mammo_result.png", mime="image/png",
                    icon=":material/image:", key="dl_png", on_click="ignore", help="Each model's map on the image, the viewer's chosen layer for its model.")
-d2.download_button("Probabilities (CSV)", lambda: common.privacy.neutralise_csv(export.result_csv(results, label)), file_name="mammo_result.csv", mime="text/csv",
+d2.download_button("Probabilities (CSV)", lambda: privacy.neutralise_csv(export.result_csv(results, label)), file_name="mammo_result.csv", mime="text/csv",
                    icon=":material/table:", key="dl_csv", on_click="ignore")

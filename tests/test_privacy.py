@@ -526,12 +526,12 @@ def test_data_folder_only_under_configured_roots(tmp_path, monkeypatch):
     (root / "escape").symlink_to(secret)
     monkeypatch.setenv("MAMMO_SHARED_DATA", str(tmp_path / "no-shared"))
     monkeypatch.setenv("MAMMO_DATA_ROOTS", str(root))
-    from ui import common
+    from ui import data_roots
 
-    assert common.choose_data_dir("start-up data folder 1", "mine") == (root / "mine").resolve()
+    assert data_roots.choose_data_dir("start-up data folder 1", "mine") == (root / "mine").resolve()
     for bad in ("..", "../ZQX-secret-folder", "/etc", "escape", "~/", "mine/../../ZQX-secret-folder"):
-        assert common.choose_data_dir("start-up data folder 1", bad) is None, bad
-    assert common.allowed_data_dir("/") is None and common.allowed_data_dir(str(secret)) is None
+        assert data_roots.choose_data_dir("start-up data folder 1", bad) is None, bad
+    assert data_roots.allowed_data_dir("/") is None and data_roots.allowed_data_dir(str(secret)) is None
 
     at = AppTest.from_file(APP, default_timeout=600)
     at.session_state["chosen_models"] = []

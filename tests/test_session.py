@@ -108,9 +108,9 @@ def test_second_session_cannot_see_the_first_sessions_upload(sample_dicom):
     assert "_session_images" not in second.session_state and "_session_runs" not in second.session_state
     assert not [m for m in second.metric if m.label.startswith("decision:")]
     # nothing about the upload is in a process-wide cache either: no st.cache_data function takes image bytes
-    from ui import common
+    from ui import cached
 
-    assert not hasattr(common, "analyse_upload") and not hasattr(common, "analyse_path")
+    assert not hasattr(cached, "analyse_upload") and not hasattr(cached, "analyse_path")
     text = " ".join(str(e.value) for e in first.caption) + " ".join(str(e.value) for e in first.markdown)
     assert "secret-name" not in text
 

@@ -11,11 +11,12 @@ from typing import Any, Callable, Hashable, Sequence
 
 import streamlit as st
 
+from core import privacy
 from core.serving import inference
 from core.dashboard import session_cache
 from core.dashboard.viewer import ImageView, image_view
 from core.types import Mammogram
-from ui import common
+from ui import model_loading, warm_up
 
 _IMAGES = "_session_images"
 _RUNS = "_session_runs"
@@ -90,12 +91,12 @@ def run_all(key: Hashable, names: Sequence[str], reader: ImageReader, draw: Call
         if n not in todo:
             show(n, cache.get((key, n)))
     if todo:
-        common.visitor_run_started()
-        models = [common.load_model(n) for n in todo]
+        warm_up.visitor_run_started()
+        models = [model_loading.load_model(n) for n in todo]
         bar.progress(0.0, text=f"Running {len(todo)} model(s), {inference.model_workers()} at a time…")
         for done, (i, run) in enumerate(inference.run_models(models, reader(), with_input=with_input), start=1):
             show(todo[i], cache.put((key, todo[i]), session_cache.compact_run(run)))
-            bar.progress(done / len(todo), text=f"{common.privacy.md_escape(todo[i])} done ({done} of {len(todo)})…")
+            bar.progress(done / len(todo), text=f"{privacy.md_escape(todo[i])} done ({done} of {len(todo)})…")
         bar.empty()
     reader.release()
     ordered = [by_name[n] for n in names]
@@ -110,9 +111,9 @@ def add_layer(key: Hashable, run: inference.ModelRun, layer_key: str, reader: Im
     in this session's cache. Raises MammoError when the image or the layer cannot be made."""
     if layer_key in run.maps:
         return run
-    with st.spinner(f"Computing {common.privacy.md_escape(run.on_demand.get(layer_key, 'the map'))} for {common.privacy.md_escape(run.name)}…"):
+    with st.spinner(f"Computing {privacy.md_escape(run.on_demand.get(layer_key, 'the map'))} for {privacy.md_escape(run.name)}…"):
         try:
-            done = inference.with_layer(run, common.load_model(run.name), reader(), layer_key)
+            done = inference.with_layer(run, model_loading.load_model(run.name), reader(), layer_key)
         finally:
             reader.release()
     return runs().put((key, run.name), session_cache.compact_run(done))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 
-from core.reports.curves import Curve
+if TYPE_CHECKING:  # annotations only: core.reports.curves imports SciPy, which the Overview does not need
+    from core.reports.curves import Curve
 
 FONT = dict(family="Inter, Segoe UI, sans-serif", size=13)
 

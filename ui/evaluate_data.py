@@ -14,13 +14,15 @@ from typing import Sequence
 import pandas as pd
 import streamlit as st
 
+from core import privacy
 from core.reports import curves as dcurves
 from core.errors import MammoError
 from core.score import local
 from core.score import metrics as smetrics
 from core.score.plan import make_plan
 from core.types import Record
-from ui import charts, common
+from ui import cached, charts, messages
+from ui.data_roots import models_dir
 
 MAX_IMAGES = 200
 DEFAULT_IMAGES = 24
@@ -62,9 +64,9 @@ def section(records: Sequence[Record], dataset: str, models: Sequence[str]) -> N
 def _run(state: dict, chosen: Sequence[Record], dataset: str) -> None:
     """Score `chosen` with each model in turn, skipping rows the session already has."""
     try:
-        plan = make_plan(state["models"], common.models_dir())
+        plan = make_plan(state["models"], models_dir())
     except MammoError as exc:
-        common.friendly_error(exc, "These models cannot be evaluated")
+        messages.friendly_error(exc, "These models cannot be evaluated")
         return
     done = {(r["image_id"], r["model"]) for f in state["rows"] for r in f[["image_id", "model"]].to_dict("records")}
     bars = {m: st.progress(0.0, text=f"{m}: waiting") for m in plan.names}
@@ -103,14 +105,14 @@ def _results(state: dict, key: str) -> None:
                "specificity at each model's validation-chosen threshold. A class folder gives no patient ids, so each image is its own patient.")
     _charts(frame, task, key)
     d1, d2 = st.columns(2)
-    d1.download_button("Predictions (CSV)", common.privacy.neutralise_csv(frame.to_csv(index=False)), file_name="evaluation.csv", mime="text/csv", icon=":material/table:", key=f"{key}_csv")
+    d1.download_button("Predictions (CSV)", privacy.neutralise_csv(frame.to_csv(index=False)), file_name="evaluation.csv", mime="text/csv", icon=":material/table:", key=f"{key}_csv")
     buf = io.BytesIO()
     frame.to_parquet(buf, index=False)
     d2.download_button("Predictions (Parquet)", buf.getvalue(), file_name="evaluation.parquet", mime="application/octet-stream", icon=":material/dataset:", key=f"{key}_parquet")
 
 
 def _charts(frame: pd.DataFrame, task: str, key: str) -> None:
-    colors = common.colors()
+    colors = cached.colors()
     events = dcurves.events_for(task)
     event = st.radio("Positive event", events, horizontal=True, key=f"{key}_event_{task}", format_func=lambda e: dcurves.EVENT_TEXT.get(e, e)) if len(events) > 1 else events[0]
     names = [m for m, t in smetrics.pairs(frame) if t == task]

@@ -14,7 +14,12 @@ import streamlit as st
 
 from core import privacy
 from core.serving import inference
-from ui import common
+from ui import cached, messages
+
+
+def table_height(rows: int) -> int:
+    """A dataframe's height that shows every row with no blank ones (Streamlit's 35 px rows)."""
+    return 35 * (rows + 1) + 3
 
 
 def detail(run: inference.ModelRun, color: str | None, badge: str | None = None) -> None:
@@ -25,7 +30,7 @@ def detail(run: inference.ModelRun, color: str | None, badge: str | None = None)
     with st.expander(title, icon=icon):
         st.markdown(f"<span style='color:{color or '#444'}'>●</span> **{privacy.md_escape(run.name)}**", unsafe_allow_html=True)
         if not run.ok:
-            common.show_error(run.error or "no prediction", icon=":material/error:")
+            messages.show_error(run.error or "no prediction", icon=":material/error:")
             return
         st.metric(f"decision: {run.decision}", f"{inference.decided_probability(run):.2f}", help="probability of the decided class")
         st.caption(privacy.md_escape(inference.probability_text(run)) + f" · {run.seconds:.2f} s")
@@ -43,22 +48,22 @@ def comparison(runs: Sequence[inference.ModelRun], record=None, key: str = "comp
     from ui import charts
 
     coverage = float(st.session_state.get("coverage", 0.9))
-    frame = inference.comparison_frame(runs, common.card_by_name(), coverage, record)
+    frame = inference.comparison_frame(runs, cached.card_by_name(), coverage, record)
     if frame.empty:
         return
-    st.dataframe(frame, hide_index=True, width="stretch", key=f"{key}_table", height=common.table_height(len(frame)),
+    st.dataframe(frame, hide_index=True, width="stretch", key=f"{key}_table", height=table_height(len(frame)),
                  column_config={"p(positive)": st.column_config.NumberColumn(format="%.3f"), "threshold": st.column_config.NumberColumn(format="%.3f"),
                                 "spread": st.column_config.NumberColumn(format="%.3f"),
                                 "prediction set": st.column_config.TextColumn(f"set at {coverage:.0%}", help="Split-conformal prediction set, calibrated on the model's out-of-fold predictions; two classes: uncertain."),
                                 "right": st.column_config.CheckboxColumn("right", help="The decision against the known truth (dataset and sample images).")})
     if frame["p(positive)"].notna().any():
-        st.plotly_chart(charts.against_threshold(frame, common.colors()), width="stretch", key=f"{key}_chart",
+        st.plotly_chart(charts.against_threshold(frame, cached.colors()), width="stretch", key=f"{key}_chart",
                         alt="Dot plot: each model's probability of the positive class beside its own decision threshold.")
 
 
 def _prediction_set(run: inference.ModelRun) -> None:
     coverage = float(st.session_state.get("coverage", 0.9))
-    chosen = inference.prediction_set(run, common.card_by_name().get(run.name), coverage)
+    chosen = inference.prediction_set(run, cached.card_by_name().get(run.name), coverage)
     if chosen is None:
         return
     if len(chosen) > 1:

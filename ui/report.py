@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.dashboard.viewer import ImageView
 from core.errors import MammoError
-from ui import analysis, common, predictions, viewer
+from ui import analysis, cached, messages, predictions, viewer
 
 
 def image_report(key: Hashable, view: ImageView, reader: analysis.ImageReader, names: Sequence[str], *, record: Any, label: str,
@@ -17,7 +17,7 @@ def image_report(key: Hashable, view: ImageView, reader: analysis.ImageReader, n
                  table_caption: str = "", viewer_note: str | None = None) -> tuple[list[Any], tuple[str | None, str | None, float]] | None:
     """Draws the report; returns (runs, (model, map, opacity) chosen in the viewer), or None
     when the image could not be analysed (a friendly message is shown)."""
-    colors = common.colors()
+    colors = cached.colors()
     st.subheader("Every model on this image")
     st.caption(table_caption)
     table, middle = st.container(), st.container()
@@ -26,7 +26,7 @@ def image_report(key: Hashable, view: ImageView, reader: analysis.ImageReader, n
         runs = analysis.run_all(key, names, reader, lambda r: predictions.detail(r, colors.get(r.name), (badges or {}).get(r.name)),
                                 with_input=with_input, summary=lambda rs: predictions.comparison(rs, record, prefix), head=table)
     except MammoError as exc:
-        common.friendly_error(exc, "This image could not be analysed")
+        messages.friendly_error(exc, "This image could not be analysed")
         return None
     chosen: tuple[str | None, str | None, float] = (None, None, 0.5)
     with middle:
@@ -36,5 +36,5 @@ def image_report(key: Hashable, view: ImageView, reader: analysis.ImageReader, n
         try:
             chosen = viewer.show(view, runs, lesions, prefix, label, lambda r, k: analysis.add_layer(key, r, k, reader))
         except MammoError as exc:
-            common.friendly_error(exc, "This map could not be made")
+            messages.friendly_error(exc, "This map could not be made")
     return runs, chosen

@@ -9,12 +9,14 @@ from typing import Any, Callable, Hashable, Sequence
 
 import streamlit as st
 
+from core import privacy
 from core.dashboard import study as dstudy
 from core.errors import MammoError, StudyError
 from core.studies.grouping import SIDES, VIEWS, side_of
 from core.studies.combine import reads_study
 from core.types import Mammogram
-from ui import analysis, common
+from ui import analysis, messages, model_loading
+from ui.predictions import table_height
 
 UNSET = "— set it —"
 VIEW_ORDER = {v: k for k, v in enumerate(VIEWS)}
@@ -52,7 +54,7 @@ def assign(sources: Sequence[Source], prefix: str, editable: bool = True) -> Any
         try:
             guessed.append((s, *_guess(s)))
         except MammoError as exc:
-            common.friendly_error(exc, f"{s.label} could not be read as a mammogram")
+            messages.friendly_error(exc, f"{s.label} could not be read as a mammogram")
             return None
     # the controls in the order the views are shown below them (R-CC, L-CC, R-MLO, L-MLO; unknown last)
     guessed.sort(key=lambda g: (VIEW_ORDER.get(g[2], len(VIEW_ORDER)), SIDE_ORDER.get(g[1], len(SIDE_ORDER))))
@@ -60,7 +62,7 @@ def assign(sources: Sequence[Source], prefix: str, editable: bool = True) -> Any
     cols = st.columns(len(sources))
     for col, (s, side, view) in zip(cols, guessed):
         with col:
-            st.markdown(f"**{common.privacy.md_escape(s.label)}**")
+            st.markdown(f"**{privacy.md_escape(s.label)}**")
             if editable:
                 sides, views = [UNSET, *dstudy.SIDE_CHOICES], [UNSET, *dstudy.VIEW_CHOICES]
                 side = st.selectbox("Side", sides, index=sides.index(side) if side in sides else 0, key=f"{prefix}_side_{s.key}",
@@ -73,7 +75,7 @@ def assign(sources: Sequence[Source], prefix: str, editable: bool = True) -> Any
     try:
         return dstudy.study_of(entries)
     except StudyError as exc:
-        common.friendly_error(exc, "These images cannot be read as one woman's study")
+        messages.friendly_error(exc, "These images cannot be read as one woman's study")
         return None
 
 
@@ -89,16 +91,16 @@ def show(sources: Sequence[Source], names: Sequence[str], prefix: str, editable:
         try:
             view, _ = analysis.view_of(s.key, s.read, with_meta=s.record is None)
         except MammoError as exc:
-            common.friendly_error(exc, f"{s.label} could not be read as a mammogram")
+            messages.friendly_error(exc, f"{s.label} could not be read as a mammogram")
             return None
         views[s.label] = view
         col.image(view.base8, caption=f"{item.slot} · {s.label}", width="stretch", alt=f"The {item.slot} view, {s.label}.")
 
-    models = {n: common.load_model(n) for n in names}  # loaded by the page (`ensure_models`)
+    models = {n: model_loading.load_model(n) for n in names}  # loaded by the page (`ensure_models`)
     image_models = [n for n in names if not reads_study(models[n])]
-    extra, errors = common.ensure_models([m for m in dstudy.members_needed(list(models.values())) if m not in names])
+    extra, errors = model_loading.ensure_models([m for m in dstudy.members_needed(list(models.values())) if m not in names])
     for msg in errors.values():
-        common.show_error(msg, icon=":material/error:")
+        messages.show_error(msg, icon=":material/error:")
     ready = image_models + extra
     runs: dict[tuple[str, str], Any] = {}
     progress = st.container()
@@ -114,7 +116,7 @@ def show(sources: Sequence[Source], names: Sequence[str], prefix: str, editable:
     st.caption("Each image model's decision and the probability of that decision on each view, in the order R-CC, L-CC, R-MLO, L-MLO.")
     shown = [n for n in image_models if n in ready]
     per_view = dstudy.per_view_table(study, shown, runs)
-    st.dataframe(per_view, hide_index=True, width="stretch", key=f"{prefix}_per_view", height=common.table_height(len(per_view)))
+    st.dataframe(per_view, hide_index=True, width="stretch", key=f"{prefix}_per_view", height=table_height(len(per_view)))
     found, missing = dstudy.readings(list(models.values()), study, runs)
     st.subheader("Per breast, and each breast against the other")
     if found:
@@ -128,5 +130,5 @@ def show(sources: Sequence[Source], names: Sequence[str], prefix: str, editable:
     else:
         st.info("Choose a study model in the sidebar (kind study) for per-breast and bilateral readings.", icon=":material/info:")
     for n, why in missing.items():
-        common.show_error(f"{n}: {why}", icon=":material/error:")
+        messages.show_error(f"{n}: {why}", icon=":material/error:")
     return study, runs

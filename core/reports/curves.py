@@ -3,7 +3,7 @@ output can be read in (a 3-class model is also a stage-1 and a stage-2 model; a 
 image score is a stage-1 model), and the paired out-of-fold comparison of two models.
 
 Every function takes DataFrames and returns numbers; the pages cache them
-(`ui.common.task_curves`, `ui.common.paired_oof`).
+(`ui.cached.task_curves`, `ui.cached.paired_oof`).
 """
 
 from __future__ import annotations
