@@ -129,3 +129,30 @@ def test_an_upload_through_every_default_model_imports_no_training_stack():
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert len(got["models"]) >= 10 and not got["errors"] and got["maps"] >= len(got["models"])
     assert got["imported"] == [], f"the serving path imported {got['imported']}"
+
+
+@pytest.mark.parametrize("name", ["s1-mobilenetv2-torch", "unet-bcir-lite0"])
+def test_export_writes_a_checked_graph_that_serving_loads(name, tmp_path, sample_images):
+    """`python -m core graphs` on a copy of a model folder: the graph is written fp16 where
+    lossless, recorded with its SHA-256 and equality check, and serving then loads it."""
+    import shutil
+
+    from core.training.graphs import export
+
+    src = MODELS / name
+    shutil.copytree(src, tmp_path / name, ignore=shutil.ignore_patterns("*.onnx"))
+    card = json.loads((tmp_path / name / "card.json").read_text())
+    card.pop(graphs.CARD_KEY, None)
+    (tmp_path / name / "card.json").write_text(json.dumps(card))
+    assert export([name], tmp_path, sample_images, log=lambda _: None) == [name]
+    registry.clear_cache()
+    served = registry.card(name, tmp_path)
+    role = EXPORTERS[kinds.kind_of(served)][0]
+    entry = graphs.entry(served, role)
+    assert entry["equality"]["images"] == len(sample_images) and entry["equality"]["max_abs_probability"] <= TOLERANCE
+    assert sha256_file(tmp_path / name / entry["file"]) == entry["sha256"]
+    assert entry["bytes"] <= 1.05 * (src / entry["file"]).stat().st_size  # weights stored fp16, as committed
+    model = registry.load(name, tmp_path)
+    committed = registry.load(name, MODELS)
+    np.testing.assert_allclose(model.predict_proba(sample_images[:1]), committed.predict_proba(sample_images[:1]), atol=TOLERANCE)
+    registry.clear_cache()

@@ -159,12 +159,13 @@ def build_patch_dense(card: dict[str, Any], root: str) -> DensePatchModel:
     return DensePatchModel(card, net, serve_dense(net, card["name"], card["weights"]["sha256"]))
 
 
-def serve_dense(net, name: str, sha256: str):
-    """The net's dense softmax maps as an ONNX Runtime session (any breast size, multiples
-    of the stride), or None for eager torch."""
-    import torch
+DENSE_AXES = {"x": {0: "batch", 2: "height", 3: "width"}, "probs": {0: "batch", 2: "cells_y", 3: "cells_x"}}
 
-    from core.models.backends import onnx_runtime as runtime
+
+def dense_graph_module(net):
+    """What is exported of a dense patch net: its softmax maps, and an example input (every
+    padded input is at least stride * window a side)."""
+    import torch
 
     class DenseProbabilities(torch.nn.Module):
         def __init__(self) -> None:
@@ -174,9 +175,17 @@ def serve_dense(net, name: str, sha256: str):
         def forward(self, x):
             return torch.softmax(self.net.dense_logits(x).float(), 1)
 
-    side = max(256, 2 * net.stride * net.window)  # every padded input is at least stride * window a side
-    axes = {"x": {0: "batch", 2: "height", 3: "width"}, "probs": {0: "batch", 2: "cells_y", 3: "cells_x"}}
-    return runtime.try_build(DenseProbabilities().eval(), torch.zeros(1, 3, side, side), name=name, sha256=sha256, output_names=("probs",), dynamic_axes=axes, variant="dense")
+    side = max(256, 2 * net.stride * net.window)
+    return DenseProbabilities().eval(), torch.zeros(1, 3, side, side)
+
+
+def serve_dense(net, name: str, sha256: str):
+    """The net's dense softmax maps as an ONNX Runtime session exported now (a model with no
+    committed graph yet; any breast size, multiples of the stride), or None for eager torch."""
+    from core.models.backends import onnx_runtime as runtime
+
+    module, example = dense_graph_module(net)
+    return runtime.try_build(module, example, name=name, sha256=sha256, output_names=("probs",), dynamic_axes=DENSE_AXES, variant="dense")
 
 
 def _patch_net(card: dict[str, Any], state: dict[str, Any]):

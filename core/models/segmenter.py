@@ -107,12 +107,12 @@ def build_segmenter(card: dict[str, Any], root: str) -> Segmenter:
     return Segmenter(card, net, serve_unet(net, card["name"], card["weights"]["sha256"]))
 
 
-def serve_unet(net, name: str, sha256: str):
-    """The U-Net's sigmoid map as an ONNX Runtime session (any size, multiples of 32), or
-    None for eager torch."""
-    import torch
+UNET_AXES = {"x": {0: "batch", 2: "height", 3: "width"}, "probability": {0: "batch", 2: "height", 3: "width"}}
 
-    from core.models.backends import onnx_runtime as runtime
+
+def unet_graph_module(net):
+    """What is exported of the U-Net: its sigmoid map, and an example input (any size, multiples of 32)."""
+    import torch
 
     class Probability(torch.nn.Module):
         def __init__(self) -> None:
@@ -122,8 +122,16 @@ def serve_unet(net, name: str, sha256: str):
         def forward(self, x):
             return torch.sigmoid(self.net(x))
 
-    axes = {"x": {0: "batch", 2: "height", 3: "width"}, "probability": {0: "batch", 2: "height", 3: "width"}}
-    return runtime.try_build(Probability().eval(), torch.zeros(1, 3, 256, 256), name=name, sha256=sha256, output_names=("probability",), dynamic_axes=axes, variant="sigmoid")
+    return Probability().eval(), torch.zeros(1, 3, 256, 256)
+
+
+def serve_unet(net, name: str, sha256: str):
+    """The U-Net's sigmoid map as an ONNX Runtime session exported now (a model with no
+    committed graph yet), or None for eager torch."""
+    from core.models.backends import onnx_runtime as runtime
+
+    module, example = unet_graph_module(net)
+    return runtime.try_build(module, example, name=name, sha256=sha256, output_names=("probability",), dynamic_axes=UNET_AXES, variant="sigmoid")
 
 
 @register_fold_loader("segmentation")

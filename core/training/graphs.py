@@ -184,7 +184,6 @@ def _name_outputs(path: Path, names: Sequence[str]) -> None:
 
 # ----------------------------------------------------------------------------- lesion models
 def export_dense(card: dict[str, Any], images: Sequence[Mammogram], log: Log = print) -> dict[str, Any]:
-    import torch
 
     from core.models import dense_patch
     from core.models.backends import onnx_runtime
@@ -194,19 +193,9 @@ def export_dense(card: dict[str, Any], images: Sequence[Mammogram], log: Log = p
 
     folder = Path(card["_folder"])
     net = dense_patch._patch_net(card, load_file(str(folder / card["weights"]["file"])))
-
-    class DenseProbabilities(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.net = net
-
-        def forward(self, x):
-            return torch.softmax(self.net.dense_logits(x).float(), 1)
-
-    side = max(256, 2 * net.stride * net.window)
-    axes = {"x": {0: "batch", 2: "height", 3: "width"}, "probs": {0: "batch", 2: "cells_y", 3: "cells_x"}}
+    module, example = dense_patch.dense_graph_module(net)
     tmp = folder / ".dense.onnx.tmp"
-    onnx_runtime.export_file(DenseProbabilities(), torch.zeros(1, 3, side, side), tmp, output_names=("probs",), dynamic_axes=axes)
+    onnx_runtime.export_file(module, example, tmp, output_names=("probs",), dynamic_axes=dense_patch.DENSE_AXES)
     store_fp16(tmp)
     graph = onnx_runtime.open_graph(tmp, ("probs",))
     front, cfg = dense_patch.Pipeline.from_json(card["preprocessing"]), card["data_config"]
@@ -276,18 +265,9 @@ def export_unet(card: dict[str, Any], images: Sequence[Mammogram], log: Log = pr
 
     folder = Path(card["_folder"])
     net = segmenter._net(load_file(str(folder / card["weights"]["file"])))
-
-    class Probability(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.net = net
-
-        def forward(self, x):
-            return torch.sigmoid(self.net(x))
-
-    axes = {"x": {0: "batch", 2: "height", 3: "width"}, "probability": {0: "batch", 2: "height", 3: "width"}}
+    module, example = segmenter.unet_graph_module(net)
     tmp = folder / ".unet.onnx.tmp"
-    onnx_runtime.export_file(Probability(), torch.zeros(1, 3, 256, 256), tmp, output_names=("probability",), dynamic_axes=axes)
+    onnx_runtime.export_file(module, example, tmp, output_names=("probability",), dynamic_axes=segmenter.UNET_AXES)
     store_fp16(tmp)
     graph = onnx_runtime.open_graph(tmp, ("probability",))
     front, pipeline, cfg = Pipeline.from_json(card["front"]), Pipeline.from_json(card["preprocessing"]), card["data_config"]
