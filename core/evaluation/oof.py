@@ -43,7 +43,6 @@ def _boot_indices(patients: np.ndarray, n: int, seed: int) -> list[np.ndarray]:
     return resampled.patient_resamples(patients, n, seed)
 
 
-_auc = auc  # the name core.training.composites.bilateral and .study import
 
 
 def _ap(y: np.ndarray, s: np.ndarray) -> float:

@@ -1,8 +1,9 @@
 """The best epoch's weights by validation score, and when patience has run out.
 
-Why: the patch net, the U-Net and the map top all keep the weights of their best
-validation epoch and stop after `patience` epochs without a gain; one keeper means they
-agree on what "better" is (a gain above 1e-6) and on when a run stops.
+Why: the patch net, the U-Net, the map top and the classifier all keep the weights of their
+best validation epoch and stop after `patience` epochs without a gain; one keeper means they
+agree on what "better" is (a gain above 1e-6) and on when a run stops. The classifier keeps
+its best weights as a checkpoint file (torch or Keras) instead: a subclass's `keep`.
 """
 from __future__ import annotations
 
@@ -18,15 +19,19 @@ class BestEpoch:
 
     def __init__(self, module: torch.nn.Module, patience: int | None = None, min_gain: float = 1e-6) -> None:
         self.score = -math.inf
-        self.state: dict[str, Any] = copy.deepcopy(module.state_dict())
+        self.state: Any = self.keep(module)
         self.patience = patience
         self.min_gain = min_gain
         self.stale = 0
 
-    def update(self, score: float, module: torch.nn.Module, *, counts_toward_patience: bool = True) -> bool:
+    def keep(self, module: Any) -> Any:
+        """The best weights so far: a copy of the module's state."""
+        return copy.deepcopy(module.state_dict())
+
+    def update(self, score: float, module: Any, *, counts_toward_patience: bool = True) -> bool:
         """Record one epoch's score; True when it is the new best."""
         if score > self.score + self.min_gain:
-            self.score, self.state, self.stale = score, copy.deepcopy(module.state_dict()), 0
+            self.score, self.state, self.stale = score, self.keep(module), 0
             return True
         if counts_toward_patience:
             self.stale += 1

@@ -31,9 +31,12 @@ if importlib.util.find_spec("tensorflow") is not None:
 from core.preprocess.augment import Augment
 from core.datasets import load_dataset
 from core.errors import UsageError
+from core.evaluation.metrics import auc
 from core.models.backends.trainable import Trainable
 from core.models.card import default_models_dir, scratch_dir, sha256_file
+from core.training.best_epoch import BestEpoch
 from core.training.device import resolve_device
+from core.training.epoch_loop import EpochLoop
 from core.training.recipe import default_data_dir
 from core.preprocess.pipeline import Pipeline
 from core.datasets.samples import TASK_CLASSES, TaskSamples
@@ -46,9 +49,6 @@ Log = Callable[[str], None]
 def smoke_recipe(recipe: dict[str, Any]) -> dict[str, Any]:
     """One tiny epoch on a few images: proves the recipe runs end to end (CI)."""
     r = json.loads(json.dumps(recipe))
-    r["smoke"] = True
-    if r["task"] == "hierarchy":
-        return r
     r["stages"] = [dict(r["stages"][0], epochs=1)]
     r["smoke"] = True
     r["batch_size"] = min(int(r.get("batch_size", 16)), 4)
@@ -131,7 +131,6 @@ def resolve_backbone_normalisation(recipe: dict[str, Any]) -> list:
 
 
 def train(recipe: dict[str, Any], data_dir: str | Path | None = None, models_dir: str | Path | None = None, *, resume: bool = True, log: Log = print, assignment: dict[str, str] | None = None, device: str = "auto") -> Path:
-    from sklearn.metrics import log_loss, roc_auc_score
     from tqdm.auto import tqdm
 
     t_start = time.time()
@@ -176,72 +175,140 @@ def train(recipe: dict[str, Any], data_dir: str | Path | None = None, models_dir
     }
     backend = _new_backend(card, recipe, log, device)
     run_dir = scratch_dir("runs") / (recipe["name"] + ("-smoke" if recipe.get("smoke") else ""))
-    recipe_hash = hashlib.sha256(json.dumps({k: v for k, v in recipe.items() if k != "recipe_file"}, sort_keys=True, default=str).encode()).hexdigest()
-    state_file = run_dir / "state.json"
-    stale_run = state_file.exists() and json.loads(state_file.read_text()).get("recipe_hash") != recipe_hash
-    if run_dir.exists() and (not resume or stale_run or recipe.get("smoke")):
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    best_ckpt, last_ckpt = str(run_dir / "best"), str(run_dir / "last")
-    if backend.framework == "torch":
-        best_ckpt, last_ckpt = best_ckpt + ".pt", last_ckpt + ".pt"
-    state = json.loads(state_file.read_text()) if state_file.exists() else {"stage": 0, "epoch": 0, "best": -1.0, "history": [], "global_epoch": 0, "recipe_hash": recipe_hash}
-    if state["global_epoch"]:
-        log(f"resuming at stage {state['stage'] + 1}, epoch {state['epoch'] + 1}")
+    loop = ClassifierLoop(backend, recipe, samples, train_idx, val_idx, tail, augment, class_weight, run_dir, resume=resume, log=log)
+    history = loop.run()
+    return _finish(recipe, card, backend, records, assignment, data_dir, models_dir, history, t_start, log)
 
-    rng = np.random.default_rng(seed + state["global_epoch"])
-    calib_idx = np.random.default_rng(seed).permutation(train_idx)[:128]  # fixed batch for precise BN
-    decay = float(recipe.get("lr_decay", 1.0))
-    patience = int(recipe.get("early_stopping", {}).get("patience", 1000))
-    for s_i, stage in enumerate(recipe["stages"]):
-        if s_i < state["stage"]:
-            continue
-        backend.set_stage(stage.get("trainable", "all"), float(stage["lr"]), float(stage.get("weight_decay", recipe.get("weight_decay", 0.0))))
-        if state["epoch"] and Path(last_ckpt if backend.framework == "torch" else last_ckpt + ".weights.h5").exists():
-            backend.load_checkpoint(last_ckpt)
-        elif s_i > 0 and Path(best_ckpt if backend.framework == "torch" else best_ckpt + ".weights.h5").exists():
-            backend.load_checkpoint(best_ckpt, with_optimizer=False)  # each unfreezing stage starts from the best so far
-        stale = 0
-        for epoch in range(state["epoch"], int(stage["epochs"])):
-            lr = float(stage["lr"]) * decay ** epoch
-            backend.set_lr(lr)
-            t0 = time.time()
-            losses = []
-            batches = _batches(samples, train_idx, recipe, rng)[: recipe.get("max_train_batches")]
-            for b in tqdm(batches, desc=f"stage {s_i + 1} epoch {epoch + 1}/{stage['epochs']}", leave=False):
-                x = np.stack([_tail(tail, augment(samples.inputs[i], rng) if augment.active else samples.inputs[i]) for i in b])
-                losses.append(backend.fit_batch(x, samples.labels[b], class_weight))
-            if hasattr(backend, "calibrate_bn"):
-                backend.calibrate_bn(np.stack([_tail(tail, samples.inputs[i]) for i in calib_idx]))
-            vp = _forward_in_chunks(backend, tail, samples, val_idx)
-            y_img, p_img = _image_scores(samples, val_idx, vp)
-            val_loss = float(log_loss(samples.labels[val_idx], np.clip(vp, 1e-7, 1), labels=list(range(len(classes)))))
-            if len(classes) == 2:
-                val_auc = float(roc_auc_score(y_img, p_img)) if len(np.unique(y_img)) == 2 else float("nan")
-            else:
-                val_auc = float(roc_auc_score(samples.labels[val_idx], vp, multi_class="ovr")) if len(np.unique(samples.labels[val_idx])) == len(classes) else float("nan")
-            val_acc = float(np.mean(vp.argmax(1) == samples.labels[val_idx]))
-            score = val_auc if np.isfinite(val_auc) else -val_loss
-            improved = score > state["best"] + 1e-6
-            row = {"stage": s_i + 1, "epoch": state["global_epoch"] + 1, "lr": lr, "train_loss": float(np.mean(losses)), "val_loss": val_loss, "val_auc": val_auc, "val_accuracy": val_acc, "seconds": round(time.time() - t0, 1), "best": improved}
-            state["history"].append(row)
-            log(f"stage {s_i + 1} epoch {epoch + 1}: train_loss {row['train_loss']:.4f} val_loss {val_loss:.4f} val_auc {val_auc:.4f} val_acc {val_acc:.3f} ({row['seconds']} s){' *' if improved else ''}")
-            if improved:
-                state["best"] = score
-                backend.save_checkpoint(best_ckpt)
-                stale = 0
-            else:
-                stale += 1
-            state["epoch"], state["global_epoch"] = epoch + 1, state["global_epoch"] + 1
-            backend.save_checkpoint(last_ckpt)
-            state_file.write_text(json.dumps(state))
-            if stale >= patience:
-                log(f"early stop: no validation gain for {patience} epochs")
-                break
-        state["stage"], state["epoch"] = s_i + 1, 0
-        state_file.write_text(json.dumps(state))
-    backend.load_checkpoint(best_ckpt, with_optimizer=False)
-    return _finish(recipe, card, backend, records, assignment, data_dir, models_dir, state["history"], t_start, log)
+
+class CheckpointBest(BestEpoch):
+    """The classifier's keeper: the best weights are a checkpoint file (torch or Keras), and the
+    best score starts from the run's state, so a resumed run knows what it has to beat."""
+
+    def __init__(self, backend: Trainable, path: str, patience: int, score: float) -> None:
+        self.backend, self.path = backend, path
+        self.score, self.state, self.patience, self.min_gain, self.stale = score, path, patience, 1e-6, 0
+
+    def keep(self, module: Any) -> str:
+        self.backend.save_checkpoint(self.path)
+        return self.path
+
+    @property
+    def should_stop(self) -> bool:
+        return self.stale >= self.patience
+
+    def restore(self, module: Any) -> None:
+        self.backend.load_checkpoint(self.path, with_optimizer=False)
+
+
+class ClassifierLoop(EpochLoop):
+    """The classifier's epochs, stage after stage: each stage sets what trains (staged
+    unfreezing) and starts from the best weights so far; the learning rate decays within a
+    stage; patience ends a stage, not the run. After every epoch the last checkpoint and the
+    run state (stage, epoch, best score, history) are written, so a run resumes from its
+    last finished epoch. An epoch is `(stage index, stage, epoch within the stage)`."""
+
+    def __init__(self, backend: Trainable, recipe: dict[str, Any], samples: TaskSamples, train_idx: np.ndarray, val_idx: np.ndarray, tail: Pipeline, augment: Augment,
+                 class_weight: np.ndarray, run_dir: Path, *, resume: bool, log: Log) -> None:
+        seed = int(recipe.get("seed", 0))
+        self.backend, self.recipe, self.samples, self.train_idx, self.val_idx = backend, recipe, samples, train_idx, val_idx
+        self.tail, self.augment, self.class_weight = tail, augment, class_weight
+        self.n_classes = len(TASK_CLASSES[recipe["task"]])
+        self.state = self.load_state(run_dir, resume)
+        if self.state["global_epoch"]:
+            log(f"resuming at stage {self.state['stage'] + 1}, epoch {self.state['epoch'] + 1}")
+        self.rng = np.random.default_rng(seed + self.state["global_epoch"])
+        self.calib_idx = np.random.default_rng(seed).permutation(train_idx)[:128]  # fixed batch for precise BN
+        self.decay = float(recipe.get("lr_decay", 1.0))
+        patience = int(recipe.get("early_stopping", {}).get("patience", 1000))
+        super().__init__(backend, sum(int(s["epochs"]) for s in recipe["stages"]), CheckpointBest(backend, self.best_ckpt, patience, self.state["best"]), log)
+        self.history = self.state["history"]
+        self.stop_message = f"early stop: no validation gain for {patience} epochs"
+
+    # -- run state: resume from the last finished epoch --------------------------------
+    def load_state(self, run_dir: Path, resume: bool) -> dict[str, Any]:
+        recipe = self.recipe
+        recipe_hash = hashlib.sha256(json.dumps({k: v for k, v in recipe.items() if k != "recipe_file"}, sort_keys=True, default=str).encode()).hexdigest()
+        self.state_file = run_dir / "state.json"
+        stale_run = self.state_file.exists() and json.loads(self.state_file.read_text()).get("recipe_hash") != recipe_hash
+        if run_dir.exists() and (not resume or stale_run or recipe.get("smoke")):
+            shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.best_ckpt, self.last_ckpt = str(run_dir / "best"), str(run_dir / "last")
+        if self.backend.framework == "torch":
+            self.best_ckpt, self.last_ckpt = self.best_ckpt + ".pt", self.last_ckpt + ".pt"
+        return json.loads(self.state_file.read_text()) if self.state_file.exists() else {"stage": 0, "epoch": 0, "best": -1.0, "history": [], "global_epoch": 0, "recipe_hash": recipe_hash}
+
+    def save_state(self) -> None:
+        self.state_file.write_text(json.dumps(self.state))
+
+    def _checkpoint_exists(self, path: str) -> bool:
+        return Path(path if self.backend.framework == "torch" else path + ".weights.h5").exists()
+
+    # -- hooks ---------------------------------------------------------------------------
+    def epochs(self):
+        state, backend = self.state, self.backend
+        for s_i, stage in enumerate(self.recipe["stages"]):
+            if s_i < state["stage"]:
+                continue
+            backend.set_stage(stage.get("trainable", "all"), float(stage["lr"]), float(stage.get("weight_decay", self.recipe.get("weight_decay", 0.0))))
+            if state["epoch"] and self._checkpoint_exists(self.last_ckpt):
+                backend.load_checkpoint(self.last_ckpt)
+            elif s_i > 0 and self._checkpoint_exists(self.best_ckpt):
+                backend.load_checkpoint(self.best_ckpt, with_optimizer=False)  # each unfreezing stage starts from the best so far
+            self.keeper.stale, self.stage_over = 0, False
+            for epoch in range(state["epoch"], int(stage["epochs"])):
+                yield s_i, stage, epoch
+                if self.stage_over:
+                    break
+            state["stage"], state["epoch"] = s_i + 1, 0
+            self.save_state()
+
+    def fit_epoch(self, epoch: tuple[int, dict[str, Any], int]) -> dict[str, Any]:
+        from tqdm.auto import tqdm
+
+        s_i, stage, e = epoch
+        samples, tail, augment, rng = self.samples, self.tail, self.augment, self.rng
+        lr = float(stage["lr"]) * self.decay ** e
+        self.backend.set_lr(lr)
+        losses = []
+        batches = _batches(samples, self.train_idx, self.recipe, rng)[: self.recipe.get("max_train_batches")]
+        for b in tqdm(batches, desc=f"stage {s_i + 1} epoch {e + 1}/{stage['epochs']}", leave=False):
+            x = np.stack([_tail(tail, augment(samples.inputs[i], rng) if augment.active else samples.inputs[i]) for i in b])
+            losses.append(self.backend.fit_batch(x, samples.labels[b], self.class_weight))
+        if hasattr(self.backend, "calibrate_bn"):
+            self.backend.calibrate_bn(np.stack([_tail(tail, samples.inputs[i]) for i in self.calib_idx]))
+        return {"lr": lr, "train_loss": float(np.mean(losses))}
+
+    def validate(self, epoch: tuple[int, dict[str, Any], int]) -> tuple[float, dict[str, Any]]:
+        from sklearn.metrics import log_loss, roc_auc_score
+
+        samples, val_idx = self.samples, self.val_idx
+        truth = samples.labels[val_idx]
+        vp = _forward_in_chunks(self.backend, self.tail, samples, val_idx)
+        val_loss = float(log_loss(truth, np.clip(vp, 1e-7, 1), labels=list(range(self.n_classes))))
+        if self.n_classes == 2:
+            val_auc = auc(*_image_scores(samples, val_idx, vp))
+        else:
+            val_auc = float(roc_auc_score(truth, vp, multi_class="ovr")) if len(np.unique(truth)) == self.n_classes else float("nan")
+        val_acc = float(np.mean(vp.argmax(1) == truth))
+        return (val_auc if np.isfinite(val_auc) else -val_loss), {"val_loss": val_loss, "val_auc": val_auc, "val_accuracy": val_acc}
+
+    def row(self, epoch, fit: dict[str, Any], val: dict[str, Any], seconds: float, improved: bool) -> dict[str, Any]:
+        return {"stage": epoch[0] + 1, "epoch": self.state["global_epoch"] + 1, **fit, **val, "seconds": round(seconds, 1), "best": improved}
+
+    def describe(self, epoch: tuple[int, dict[str, Any], int], row: dict[str, Any], improved: bool) -> str:
+        return f"stage {row['stage']} epoch {epoch[2] + 1}: train_loss {row['train_loss']:.4f} val_loss {row['val_loss']:.4f} val_auc {row['val_auc']:.4f} val_acc {row['val_accuracy']:.3f} ({row['seconds']} s)"
+
+    def on_epoch_end(self, epoch: tuple[int, dict[str, Any], int], row: dict[str, Any], improved: bool) -> None:
+        state = self.state
+        state["best"] = self.keeper.score
+        state["epoch"], state["global_epoch"] = epoch[2] + 1, state["global_epoch"] + 1
+        self.backend.save_checkpoint(self.last_ckpt)
+        self.save_state()
+
+    def on_stop(self) -> bool:
+        self.stage_over = True  # patience ends the stage; the next stage starts from the best weights
+        return False
 
 
 def _smoke_subset(records, assignment, task: str, per_class: int = 2) -> list:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core.evaluation.metrics import choose_threshold
+from core.evaluation.metrics import auc, choose_threshold
 from core.training.folds import fold_parts, run_folds
 from core.models.nets.score_rules import candidate_rules, get_rule
 from functools import partial
@@ -24,12 +24,6 @@ from core.training.options import TrainOptions
 from core.training.pack import pack_unet
 from core.training.recipe import smoke_name
 from core.training.unet_loop import UNetRecipe, build_seg_data, dice_iou, iter_maps, train_unet
-
-
-def _auc(y, s) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(y, s)) if len(np.unique(y)) == 2 else float("nan")
 
 
 def run_fold(recipe: dict, data, fold: int, out: Path, log=print, *, device=None) -> None:
@@ -48,7 +42,7 @@ def run_fold(recipe: dict, data, fold: int, out: Path, log=print, *, device=None
                 by_rule[rule].append(get_rule(rule)(m))
             mask = np.asarray(data.masks[i])
             di.append(dice_iou(m, mask) if (labels[i] and mask.any()) else (np.nan, np.nan))
-    rules = {rule: _auc(labels[val], np.asarray(v)[val]) for rule, v in by_rule.items()}
+    rules = {rule: auc(labels[val], np.asarray(v)[val]) for rule, v in by_rule.items()}
     best_rule = max(rules, key=lambda k: np.nan_to_num(rules[k], nan=-1))
     score = np.asarray(by_rule[best_rule])
     threshold = choose_threshold(labels[val], score[val])

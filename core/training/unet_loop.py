@@ -14,14 +14,15 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import roc_auc_score
 
+from core.evaluation.metrics import auc
 from core.preprocess.pipeline import Pipeline, Transform, resize_pad
 from core.types import Record
 from core.models.nets.patch_net import data_config, to_tensor
 from core.models.nets.unet import BCirUNet, load_encoder_imagenet
 from core.training.best_epoch import BestEpoch
 from core.training.device import autocast, describe
+from core.training.epoch_loop import EpochLoop
 from core.training.films import StreamedFilms
 from core.training.row_file import RowFile, RowWriter
 
@@ -135,54 +136,61 @@ def dice_iou(prob: np.ndarray, mask: np.ndarray, threshold: float = 0.5) -> tupl
     return (float(2 * inter / total) if total else 1.0), (float(inter / union) if union else 1.0)
 
 
-def _auc(y, s) -> float:
-    return float(roc_auc_score(y, s)) if len(np.unique(y)) == 2 else float("nan")
+class UNetLoop(EpochLoop):
+    """The U-Net's epochs: lesion films with known geometry and as many normal films (drawn
+    afresh each epoch), augmented; judged on validation Dice plus the map maximum's AUC."""
+
+    def __init__(self, data: SegData, train_idx: np.ndarray, val_idx: np.ndarray, recipe: UNetRecipe, log: Log, device) -> None:
+        torch.manual_seed(recipe.seed)
+        self.rng = np.random.default_rng(recipe.seed)
+        net = BCirUNet(dropout=recipe.dropout)
+        load_encoder_imagenet(net)
+        self.cfg = data_config(net.encoder)
+        net = net.to(device)
+        log(f"U-Net on {describe(device)}")
+        self.opt = torch.optim.Adam(net.parameters(), lr=recipe.lr, betas=(recipe.beta1, 0.999))
+        labels = np.array([r.label for r in data.records])
+        self.lesion_train = train_idx[(labels[train_idx] != "normal") & data.has_geometry[train_idx]]
+        self.normal_train = train_idx[labels[train_idx] == "normal"]
+        self.val_lesion = val_idx[(labels[val_idx] != "normal") & data.has_geometry[val_idx]]
+        self.y_val = labels[val_idx] != "normal"
+        super().__init__(net, recipe.epochs, BestEpoch(net, patience=recipe.patience), log)
+        self.data, self.val_idx, self.recipe, self.device = data, val_idx, recipe, device
+
+    def fit_epoch(self, epoch: int) -> dict[str, Any]:
+        r, data, rng, net, cfg = self.recipe, self.data, self.rng, self.module, self.cfg
+        n_norm = min(len(self.normal_train), int(round(r.normals_per_lesion * len(self.lesion_train))))
+        idx = rng.permutation(np.concatenate([self.lesion_train, rng.choice(self.normal_train, n_norm, replace=False)]))
+        net.train()
+        losses = []
+        batches = [idx[i : i + r.batch_size] for i in range(0, len(idx), r.batch_size)][: r.max_batches]
+        for b in batches:
+            pairs = [_augment(np.asarray(data.inputs[i], np.float32), np.asarray(data.masks[i]), rng) for i in b]
+            x = to_tensor(np.stack([p[0] for p in pairs]), cfg["mean"], cfg["std"]).to(self.device)
+            y = torch.from_numpy(np.stack([p[1] for p in pairs]).astype(np.float32))[:, None].to(self.device)
+            with autocast(self.device):
+                logits = net(x)
+            loss = dice_bce(logits.float(), y)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            losses.append(float(loss.detach()))
+        return {"lr": r.lr, "images": int(len(idx)), "train_loss": float(np.mean(losses))}
+
+    def validate(self, epoch: int) -> tuple[float, dict[str, Any]]:
+        data, val_idx = self.data, self.val_idx
+        maps = predict_maps(self.module, data.inputs[val_idx], self.cfg)
+        where = {int(i): k for k, i in enumerate(val_idx)}
+        dice = float(np.mean([dice_iou(maps[where[int(i)]], data.masks[i])[0] for i in self.val_lesion])) if len(self.val_lesion) else float("nan")
+        a = auc(self.y_val, maps.reshape(len(maps), -1).max(1))
+        return np.nan_to_num(dice) + np.nan_to_num(a, nan=0.5), {"val_dice": dice, "val_auc_stage1_max": a}
+
+    def describe(self, epoch: int, row: dict[str, Any], improved: bool) -> str:
+        return f"epoch {row['epoch']}/{self.total}: loss {row['train_loss']:.4f} val Dice {row['val_dice']:.3f} val AUC(max) {row['val_auc_stage1_max']:.3f} ({row['seconds']} s)"
 
 
 def train_unet(data: SegData, train_idx: np.ndarray, val_idx: np.ndarray, recipe: UNetRecipe, log: Log = print, *, device=None) -> tuple[BCirUNet, list[dict[str, Any]], dict[str, Any]]:
     device = device or torch.device("cpu")
-    torch.manual_seed(recipe.seed)
-    rng = np.random.default_rng(recipe.seed)
-    net = BCirUNet(dropout=recipe.dropout)
-    load_encoder_imagenet(net)
-    cfg = data_config(net.encoder)
-    net = net.to(device)
-    log(f"U-Net on {describe(device)}")
-    opt = torch.optim.Adam(net.parameters(), lr=recipe.lr, betas=(recipe.beta1, 0.999))
-    labels = np.array([r.label for r in data.records])
-    lesion_train = train_idx[(labels[train_idx] != "normal") & data.has_geometry[train_idx]]
-    normal_train = train_idx[labels[train_idx] == "normal"]
-    val_lesion = val_idx[(labels[val_idx] != "normal") & data.has_geometry[val_idx]]
-    y_val = labels[val_idx] != "normal"
-    keeper, history = BestEpoch(net, patience=recipe.patience), []
-    for epoch in range(recipe.epochs):
-        t0 = time.time()
-        n_norm = min(len(normal_train), int(round(recipe.normals_per_lesion * len(lesion_train))))
-        idx = rng.permutation(np.concatenate([lesion_train, rng.choice(normal_train, n_norm, replace=False)]))
-        net.train()
-        losses = []
-        batches = [idx[i : i + recipe.batch_size] for i in range(0, len(idx), recipe.batch_size)][: recipe.max_batches]
-        for b in batches:
-            pairs = [_augment(np.asarray(data.inputs[i], np.float32), np.asarray(data.masks[i]), rng) for i in b]
-            x = to_tensor(np.stack([p[0] for p in pairs]), cfg["mean"], cfg["std"]).to(device)
-            y = torch.from_numpy(np.stack([p[1] for p in pairs]).astype(np.float32))[:, None].to(device)
-            with autocast(device):
-                logits = net(x)
-            loss = dice_bce(logits.float(), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(float(loss.detach()))
-        maps = predict_maps(net, data.inputs[val_idx], cfg)
-        where = {int(i): k for k, i in enumerate(val_idx)}
-        dice = float(np.mean([dice_iou(maps[where[int(i)]], data.masks[i])[0] for i in val_lesion])) if len(val_lesion) else float("nan")
-        auc = _auc(y_val, maps.reshape(len(maps), -1).max(1))
-        score = np.nan_to_num(dice) + np.nan_to_num(auc, nan=0.5)
-        improved = keeper.update(score, net)
-        history.append({"epoch": epoch + 1, "lr": recipe.lr, "images": int(len(idx)), "train_loss": float(np.mean(losses)), "val_dice": dice, "val_auc_stage1_max": auc, "seconds": round(time.time() - t0, 1), "best": bool(improved)})
-        log(f"epoch {epoch + 1}/{recipe.epochs}: loss {np.mean(losses):.4f} val Dice {dice:.3f} val AUC(max) {auc:.3f} ({history[-1]['seconds']} s){' *' if improved else ''}")
-        if keeper.should_stop:
-            log("early stop")
-            break
-    keeper.restore(net)
-    return net, history, {"data_config": cfg, "device": describe(device)}
+    loop = UNetLoop(data, train_idx, val_idx, recipe, log, device)
+    history = loop.run()
+    return loop.module, history, {"data_config": loop.cfg, "device": describe(device)}

@@ -102,7 +102,8 @@ def seed_oof(models_dir: Path, task: str) -> dict[str, pd.DataFrame]:
 def study(folder: Path, n_boot: int = 1000) -> dict[str, Any]:
     """Every feature set's validation and out-of-fold ROC-AUC, and its paired difference
     against each seed recipe scored on the same films; `chosen` is the validation pick."""
-    from core.evaluation.oof import _auc, oof_summary, paired_difference
+    from core.evaluation.metrics import auc as _auc
+    from core.evaluation.oof import oof_summary, paired_difference
 
     card = json.loads((folder / "card.json").read_text())
     w, members = paired_films(pd.read_csv(folder / "member_scores.csv"))

@@ -103,7 +103,7 @@ def versus_member(images: pd.DataFrame, breasts: pd.DataFrame, classes: list[str
 def weight_check(member: dict[str, Any], sides: pd.DataFrame, spec: StudySpec, weights=(0.0, 0.25, 0.5, 0.75, 1.0)) -> dict[str, Any]:
     """What the validation parts alone say about w (pooled ROC-AUC of the validation parts):
     information beside the fixed rule, never used to set it."""
-    from core.evaluation.oof import _auc
+    from core.evaluation.metrics import auc as _auc
 
     parts = part_scores(member).merge(sides, on="image_id")
     val = parts[parts["part"] == "val"]
