@@ -669,3 +669,23 @@ def test_read_upload_rejects_garbage():
     m = Mammogram(np.zeros((64, 64), np.float32), SafeMeta("png", 64, 64, 8))
     t = inference.safe_meta_table(m)
     assert "source format" in t["field"].tolist()
+
+
+def test_viewer_opens_on_a_layer_that_shows_something():
+    """An empty map (a U-Net with no lesion on this film) is never the viewer's first layer."""
+    from core.dashboard.viewer import shows_something
+    from core.models.prediction import MapLayer
+    from core.serving.inference import ModelRun
+    from core.models.prediction import Prediction
+    from ui.viewer import layer_choices
+
+    flat = MapLayer(name="U-Net lesion probability", kind="segmentation", values=np.zeros((8, 8), np.float32), image_shape=(8, 8))
+    peak = MapLayer(name="Grad-CAM (lesion)", kind="saliency", values=np.eye(8, dtype=np.float32), image_shape=(8, 8))
+    assert not shows_something(flat) and shows_something(peak)
+
+    def run(name, layer):
+        p = Prediction(name, "stage1", ("normal", "lesion"), np.array([0.4, 0.6]), "lesion", 0.5, {"map": layer})
+        return ModelRun(name, p)
+
+    choices = list(layer_choices([run("unet", flat), run("cam", peak)]))
+    assert choices[0] == "cam::map" and choices[1] == "unet::map"

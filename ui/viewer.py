@@ -15,6 +15,7 @@ import streamlit as st
 from core import privacy
 from core.serving import inference
 from core.dashboard import overlays
+from core.dashboard import viewer as dviewer
 from core.dashboard.viewer import ImageView, layer_grid, outline_paths
 from core.models.prediction import MapLayer
 from core.types import Lesion
@@ -66,15 +67,15 @@ LATER = " · computed when picked"
 def layer_choices(runs: Sequence[inference.ModelRun]) -> dict[str, tuple[str, str, str]]:
     """{option key: (model, map key, label)} for every map of every successful run, those
     computed with the prediction first, then those a backward pass makes when picked."""
-    out, later = {}, {}
+    out, empty, later = {}, {}, {}
     for r in runs:
         if not r.ok:
             continue
-        for k, label in inference.layer_options(r).items():
-            out[f"{r.name}::{k}"] = (r.name, k, f"{r.name} — {label}")
+        for k, label in inference.layer_options(r).items():  # layers that show something on this image first
+            (out if dviewer.shows_something(r.maps[k]) else empty)[f"{r.name}::{k}"] = (r.name, k, f"{r.name} — {label}")
         for k, label in r.on_demand.items():
             later[f"{r.name}::{k}"] = (r.name, k, f"{r.name} — {label}{LATER}")
-    return out | later
+    return out | empty | later
 
 
 def show(view: ImageView, runs: list[inference.ModelRun], lesions: Sequence[Lesion], prefix: str, label: str,

@@ -22,6 +22,15 @@ from core.types import Lesion, Mammogram
 from core.dashboard.overlays import downscale, to_uint8
 
 JPEG_QUALITY = 88
+SHOWS_SOMETHING = 0.05  # a layer whose values span less than this shows nothing on the image
+
+
+def shows_something(layer: MapLayer) -> bool:
+    """The layer has something to show on this image: its values span at least
+    `SHOWS_SOMETHING` (a U-Net map with no lesion, or patch scores near zero everywhere, do not).
+    The viewer opens on such a layer."""
+    values = np.asarray(layer.values, np.float32)
+    return values.size > 0 and float(np.nanmax(values) - np.nanmin(values)) >= SHOWS_SOMETHING
 
 
 @dataclass(frozen=True)
