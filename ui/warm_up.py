@@ -33,6 +33,7 @@ def start(names: Sequence[str]) -> None:
     running the sample stops once a visitor's run has begun. `MAMMO_WARM_UP=0` turns it off.
     """
     from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
+    from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
 
     key = (models_dir(), tuple(names))
     if not names or key in _WARMING or os.environ.get("MAMMO_WARM_UP", "1") == "0":
@@ -57,8 +58,8 @@ def start(names: Sequence[str]) -> None:
                     if _VISITOR_RAN.is_set():
                         break
                 inference.forget(image)
-        except Exception:  # a warm-up never breaks a page; the upload reports real failures
-            pass
+        except (Exception, ScriptControlException):  # a warm-up never breaks a page (nor prints a traceback
+            pass  # when the run that started it stopped: st.stop); the upload reports real failures
 
     thread = threading.Thread(target=work, name="model-warm-up", daemon=True)
     if ctx is not None:
