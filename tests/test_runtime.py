@@ -79,7 +79,7 @@ def test_classifier_onnx_equals_eager_torch_and_cam_equals_grad_cam(name, images
             assert forward_only.shape == reference.shape == x.shape[:2]
             np.testing.assert_allclose(forward_only, reference, atol=MAP_ATOL)
     # without a kept forward (another input), cam runs the graph once and gives the same map
-    backend._features = ()
+    backend._features.clear()
     np.testing.assert_allclose(backend.cam(x, 0), backend._backward_cam(x, 0), atol=MAP_ATOL)
 
 

@@ -56,6 +56,10 @@ class RecentOutputs:
         with self._lock:
             self._items = ((key, value),) + tuple(e for e in self._items if e[0] != key)[: KEPT - 1]
 
+    def clear(self) -> None:
+        with self._lock:
+            self._items = ()
+
     def find(self, x: np.ndarray) -> np.ndarray | None:
         key = digest(x)
         return next((v for k, v in self._items if k == key), None)

@@ -14,7 +14,7 @@ import threading
 
 import numpy as np
 
-from core.models.backends.forward_cam import KEPT as FEATURES_KEPT, digest as _digest, forward_cam, scale_cam as _scale  # noqa: F401
+from core.models.backends.forward_cam import KEPT as FEATURES_KEPT, RecentOutputs, forward_cam, scale_cam as _scale  # noqa: F401
 from core.models.backends.trainable import trainable_suffix
 
 WEIGHTS_FILE = "weights.safetensors"
@@ -46,8 +46,7 @@ class TorchBackend:
         self._guided_lock = threading.Lock()
         self.onnx = None  # runtime.OnnxModel once `serve_onnx` succeeded
         self._head: np.ndarray | None = None  # class weights when Grad-CAM follows from the features
-        self._features: tuple[tuple[bytes, np.ndarray], ...] = ()  # recent inputs' digests -> features
-        self._features_lock = threading.Lock()
+        self._features = RecentOutputs()  # recent inputs -> their CAM-layer features
 
     @property
     def runtime(self) -> str:
@@ -96,13 +95,10 @@ class TorchBackend:
         return np.concatenate(out).astype(np.float32)
 
     def _keep_features(self, x: np.ndarray, features: np.ndarray) -> None:
-        key = _digest(x)
-        with self._features_lock:
-            self._features = ((key, features),) + tuple(e for e in self._features if e[0] != key)[: FEATURES_KEPT - 1]
+        self._features.keep(x, features)
 
     def _kept_features(self, x: np.ndarray) -> np.ndarray | None:
-        key = _digest(x)
-        return next((f for k, f in self._features if k == key), None)
+        return self._features.find(x)
 
     def cam(self, x: np.ndarray, class_index: int) -> np.ndarray:
         """Grad-CAM of one class on the input grid (0..1). Served with a pooled linear head it
