@@ -55,8 +55,3 @@ def open_graph(card: dict[str, Any], role: str):
                 raise IntegrityError(f"model {card['name']!r}: serving graph SHA-256 {digest[:12]}… does not match the card ({e['sha256'][:12]}…); refusing to load")
             _OPEN[key] = onnx_runtime.open_graph(p, tuple(e["outputs"]))
         return _OPEN[key]
-
-
-def files(card: dict[str, Any]) -> list[Path]:
-    """Every committed graph file of a card."""
-    return [Path(card["_folder"]) / e["file"] for e in (card.get(CARD_KEY) or {}).values()]

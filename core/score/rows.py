@@ -16,8 +16,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from core.labels import task_truth
-from core.serving.records import judged_task
+from core.labels import judged_as, task_truth
 from core.datasets.samples import lesion_rois
 from core.studies.grouping import side_of
 from core.types import Record
@@ -57,7 +56,7 @@ def model_splits(plan: Plan, dataset: str) -> dict[str, dict[str, str]]:
 
 def truth_in(task: str, label: str) -> str | None:
     """A dataset label read in a model's task (None: the image is not part of that task)."""
-    return task_truth(judged_task(task), Record("", "", "", None, None, label))
+    return task_truth(judged_as(task), Record("", "", "", None, None, label))
 
 
 def result_column(model: str) -> str:

@@ -18,11 +18,10 @@ from core.datasets.samples import lesion_rois
 from core.types import Record
 
 
-judged_task = judged_as  # the label space a model's rows are judged in (core.labels)
 
 
 def _task_of(model) -> str:
-    return judged_task(model.task)
+    return judged_as(model.task)
 
 
 def predict_records(model, records: Sequence[Record], assignment: dict[str, str] | None = None, *, data_dir: str | Path | None = None, progress: bool = True) -> pd.DataFrame:

@@ -15,7 +15,6 @@ exported by Keras 3 itself (on torch), probabilities only: their Grad-CAM has no
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -341,7 +340,3 @@ def summary(models_dir: str | Path) -> list[dict[str, Any]]:
                          "images": e["equality"]["images"], "max_abs_probability": e["equality"].get("max_abs_probability"),
                          "max_map_share_of_peak": e["equality"].get("max_map_share_of_peak")})
     return rows
-
-
-if __name__ == "__main__":  # pragma: no cover - `python -m core graphs` is the entry
-    print(json.dumps(summary(Path("models")), indent=2))

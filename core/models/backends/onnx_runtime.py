@@ -88,7 +88,7 @@ class OnnxModel:
     input_name: str
     output_names: tuple[str, ...]
     seconds: float  # export and / or load
-    source: str  # "cache", "export" (written to the cache) or "memory" (not cached)
+    source: str  # "cache", "export" (written to the cache), "memory" (not cached) or "committed" (a model folder's graph)
 
     def __call__(self, x: np.ndarray) -> list[np.ndarray]:
         return self.session.run(list(self.output_names), {self.input_name: np.ascontiguousarray(x, np.float32)})
