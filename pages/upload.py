@@ -17,7 +17,7 @@ from core import privacy
 from core.dashboard import export
 from core.serving import inference
 from core.studies.grouping import MAX_IMAGES as MAX_STUDY
-from ui import analysis, datasets, messages, model_loading, report, share, warm_up
+from ui import analysis, datasets, messages, model_loading, report, share, viewer, warm_up
 from ui import study as ui_study
 
 messages.notice()
@@ -118,15 +118,14 @@ done = report.image_report(key, view, reader, ready, record=source.record, label
                                          "Each model's detail (stage trace, members, what its network sees) is in the expanders below the viewer.")
 if done is None:
     st.stop()
-results, (chosen_model, chosen_map, opacity) = done
-ok = [r for r in results if r.ok]
+results, _ = done
+pick = viewer.choice("upload")  # the viewer's layer as its last rerun left it (a fragment: it reruns alone)
 with st.expander("De-identified metadata", icon=":material/badge:"):
     st.dataframe(view.meta, hide_index=True, width="stretch")
 
 st.subheader("Download")
-choices = {chosen_model: (chosen_map, opacity, None)} if chosen_model else {}
 d1, d2 = st.columns(2)
-d1.download_button("Overlays (PNG)", lambda: export.result_png(view.base8, ok, view.scale, choices, (), label), file_name="mammo_result.png", mime="image/png",
+d1.download_button("Overlays (PNG)", lambda: export.result_png(view.base8, [r for r in results if r.ok], view.scale, {pick["model"]: (pick["map"], pick["opacity"], None)} if pick["model"] else {}, (), label), file_name="mammo_result.png", mime="image/png",
                    icon=":material/image:", key="dl_png", on_click="ignore", help="Each model's map on the image, the viewer's chosen layer for its model.")
 d2.download_button("Probabilities (CSV)", lambda: privacy.neutralise_csv(export.result_csv(results, label)), file_name="mammo_result.csv", mime="text/csv",
                    icon=":material/table:", key="dl_csv", on_click="ignore")

@@ -3,6 +3,8 @@ session's state (never shared with another visitor), computed model by model wit
 
 `core.dashboard.session_cache` bounds what a session holds (four images, one study, and their runs);
 changing the model selection runs only the models that have no result yet for the image.
+Every model run goes through the process's one queue (`core.serving.pool`): a visitor whose
+upload waits behind others sees how many are ahead, updated while they wait.
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ from typing import Any, Callable, Hashable, Sequence
 import streamlit as st
 
 from core import privacy
-from core.serving import inference
+from core.serving import inference, pool
 from core.dashboard import session_cache
-from core.dashboard.viewer import ImageView, image_view
+from core.dashboard.viewer import ImageView, full_resolution_uri, image_view
 from core.types import Mammogram
 from ui import model_loading, warm_up
 
 _IMAGES = "_session_images"
 _RUNS = "_session_runs"
+_READERS = "_session_view_readers"
+_FULL = "_session_full_picture"
 
 
 def images() -> session_cache.BoundedCache:
@@ -62,7 +66,37 @@ def view_of(key: Hashable, read: Callable[[], Mammogram], with_meta: bool = Fals
     if view is None:
         image = reader()
         view = images().put(key, image_view(image, inference.safe_meta_table(image) if with_meta else None))
+    if _READERS not in st.session_state:
+        st.session_state[_READERS] = session_cache.BoundedCache(session_cache.MAX_IMAGES)
+    st.session_state[_READERS].put(id(view), (view, reader))  # for `full_picture`, when the viewer asks for every pixel
     return view, reader
+
+
+def full_picture(view: ImageView) -> str | None:
+    """The view's image at its original resolution as a JPEG data URI, for the viewer's
+    "Full detail" (read again from its source: only the display-size picture is kept); the
+    last one is kept in this session. None when the image can no longer be read."""
+    kept = st.session_state.get(_FULL)
+    if kept is not None and kept[0] is view:
+        return kept[1]
+    entry = st.session_state.get(_READERS, session_cache.BoundedCache(1)).get(id(view))
+    if entry is None or entry[0] is not view:
+        return None
+    reader = entry[1]
+    try:
+        uri = full_resolution_uri(reader())
+    finally:
+        reader.release()
+    st.session_state[_FULL] = (view, uri)
+    return uri
+
+
+def _wait_in_queue(bar: Any) -> Callable[[int, float], None]:
+    """What a visitor waiting for the model queue sees: the progress bar names how many are
+    ahead, updated while they wait (never a frozen page)."""
+    def on_wait(ahead: int, waited_s: float) -> None:
+        bar.progress(0.0, text=pool.ahead_text(ahead, waited_s))
+    return on_wait
 
 
 def run_all(key: Hashable, names: Sequence[str], reader: ImageReader, draw: Callable[[inference.ModelRun], None],
@@ -92,11 +126,12 @@ def run_all(key: Hashable, names: Sequence[str], reader: ImageReader, draw: Call
             show(n, cache.get((key, n)))
     if todo:
         warm_up.visitor_run_started()
-        models = [model_loading.load_model(n) for n in todo]
-        bar.progress(0.0, text=f"Running {len(todo)} model(s), {inference.model_workers()} at a time…")
-        for done, (i, run) in enumerate(inference.run_models(models, reader(), with_input=with_input), start=1):
-            show(todo[i], cache.put((key, todo[i]), session_cache.compact_run(run)))
-            bar.progress(done / len(todo), text=f"{privacy.md_escape(todo[i])} done ({done} of {len(todo)})…")
+        with pool.queue().slot(on_wait=_wait_in_queue(bar)):
+            models = [model_loading.load_model(n) for n in todo]
+            bar.progress(0.0, text=f"Running {len(todo)} model(s), {inference.model_workers()} at a time…")
+            for done, (i, run) in enumerate(inference.run_models(models, reader(), with_input=with_input), start=1):
+                show(todo[i], cache.put((key, todo[i]), session_cache.compact_run(run)))
+                bar.progress(done / len(todo), text=f"{privacy.md_escape(todo[i])} done ({done} of {len(todo)})…")
         bar.empty()
     reader.release()
     ordered = [by_name[n] for n in names]
@@ -111,11 +146,15 @@ def add_layer(key: Hashable, run: inference.ModelRun, layer_key: str, reader: Im
     in this session's cache. Raises MammoError when the image or the layer cannot be made."""
     if layer_key in run.maps:
         return run
+    note = st.empty()
     with st.spinner(f"Computing {privacy.md_escape(run.on_demand.get(layer_key, 'the map'))} for {privacy.md_escape(run.name)}…"):
         try:
-            done = inference.with_layer(run, model_loading.load_model(run.name), reader(), layer_key)
+            with pool.queue().slot(on_wait=lambda ahead, waited: note.caption(pool.ahead_text(ahead, waited))):
+                note.empty()
+                done = inference.with_layer(run, model_loading.load_model(run.name), reader(), layer_key)
         finally:
             reader.release()
+    note.empty()
     return runs().put((key, run.name), session_cache.compact_run(done))
 
 

@@ -1,9 +1,11 @@
 """What the zoomable mammogram viewer needs, in original-image pixels (no Streamlit, no plotly).
 
-The browser gets the mammogram once at its original resolution (a JPEG data URI: a
-4,432 x 2,864 DICOM is ~1-2 MB instead of 12.7 MB of raw pixels), and every map layer on
-its own coarse grid with the coordinates that stretch it over the original: a Grad-CAM or
-patch map costs kilobytes however large the image is, and zooming shows real pixels.
+The browser gets the display-size picture (long side 1,024 px, a JPEG data URI of ~0.1 MB)
+stretched over the original image's coordinates, and every map layer on its own coarse grid
+with the coordinates that stretch it over the original: a Grad-CAM or patch map costs
+kilobytes however large the image is. The original resolution (a 4,432 x 2,864 DICOM is a
+~1-2 MB JPEG) is sent only when the visitor asks for full detail to zoom into real pixels
+(`full_resolution_uri`).
 """
 
 from __future__ import annotations
@@ -35,20 +37,25 @@ def shows_something(layer: MapLayer) -> bool:
 
 @dataclass(frozen=True)
 class ImageView:
-    """One image as the pages show it: original shape, the display-size picture and its scale,
-    the de-identified metadata (uploads) and the full-resolution picture for the zoom viewer."""
+    """One image as the pages show it: original shape, the display-size picture and its scale
+    (new / original), the display-size picture as the viewer's JPEG, the de-identified
+    metadata (uploads)."""
 
     shape: tuple[int, int]
     base8: np.ndarray
     scale: float
-    zoom_uri: str
+    picture_uri: str
     meta: pd.DataFrame | None = None
 
 
 def image_view(image: Mammogram, meta: pd.DataFrame | None = None) -> ImageView:
-    full8 = to_uint8(image.pixels)  # once, for both pictures
-    base8, scale = downscale(full8)
-    return ImageView(tuple(image.shape), base8, scale, jpeg_uri(full8), meta)
+    base8, scale = downscale(image.pixels)
+    return ImageView(tuple(image.shape), base8, scale, jpeg_uri(base8), meta)
+
+
+def full_resolution_uri(image: Mammogram) -> str:
+    """The image at its original resolution as a JPEG data URI (the viewer's full detail)."""
+    return jpeg_uri(to_uint8(image.pixels))
 
 
 def jpeg_uri(img8: np.ndarray, quality: int = JPEG_QUALITY) -> str:
