@@ -61,9 +61,8 @@ def uncertain(prediction_set: Sequence[str]) -> bool:
     return len(prediction_set) > 1
 
 
-def held_out(view: pd.DataFrame, classes: Sequence[str], coverage: float = DEFAULT_COVERAGE, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """Out-of-fold rows (`y`, `score`, `fold`, `patient_id`): each fold's sets calibrated on
-    the other folds; measured coverage (patient-bootstrap 95 % CI) and share of one-class sets."""
+def held_out_sets(view: pd.DataFrame, classes: Sequence[str], coverage: float = DEFAULT_COVERAGE) -> np.ndarray:
+    """(n, 2) booleans: each out-of-fold row's prediction set, calibrated on the other folds only."""
     inside = np.zeros((len(view), 2), bool)
     y = view["y"].to_numpy().astype(int)
     s = view["score"].to_numpy(float)
@@ -71,6 +70,15 @@ def held_out(view: pd.DataFrame, classes: Sequence[str], coverage: float = DEFAU
     for f in np.unique(folds):
         out = folds == f
         inside[out] = SplitConformal.fit(y[~out], s[~out], classes).sets(s[out], coverage)
+    return inside
+
+
+def held_out(view: pd.DataFrame, classes: Sequence[str], coverage: float = DEFAULT_COVERAGE, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Out-of-fold rows (`y`, `score`, `fold`, `patient_id`): each fold's sets calibrated on
+    the other folds; measured coverage (patient-bootstrap 95 % CI) and share of one-class sets."""
+    inside = held_out_sets(view, classes, coverage)
+    y = view["y"].to_numpy().astype(int)
+    folds = view["fold"].to_numpy()
     covered = inside[np.arange(len(y)), y]
     single = inside.sum(1) == 1
     boots = resampled.patient_resamples(view["patient_id"].to_numpy(), n_boot, seed)

@@ -37,7 +37,8 @@ def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def percentile_ci(values: Sequence[float]) -> tuple[float, float]:
     """95 % percentile interval of the finite values (NaN when 10 or fewer)."""
-    v = np.asarray([x for x in values if np.isfinite(x)], dtype=float)
+    v = np.asarray(values, dtype=float).ravel()
+    v = v[np.isfinite(v)]
     return (float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))) if len(v) > 10 else (NAN, NAN)
 
 
@@ -130,3 +131,44 @@ def multiclass_figures(y: np.ndarray, probs: np.ndarray, pred: np.ndarray) -> di
         "brier": float(np.mean(np.sum((probs - onehot) ** 2, axis=1))),
         "recall": recalls(y, pred, k),
     }
+
+
+# --------------------------------------------------------------------------- whole bootstraps at once
+def resample_weights(patients: Sequence, n: int, seed: int = 0) -> np.ndarray:
+    """(n, rows) counts: how often each row is drawn in each of `patient_resamples`' resamples
+    (the same draws, same seed), so a figure of all resamples is one matrix expression
+    (the slices and operating points take 1,000 resamples of dozens of subsets)."""
+    codes, _ = _codes(np.asarray(patients))
+    k = int(codes.max()) + 1 if len(codes) else 0
+    picks = np.random.default_rng(seed).integers(0, k, (n, k))  # one draw: the same stream as n draws of k
+    counts = np.bincount((picks + k * np.arange(n)[:, None]).ravel(), minlength=n * k).reshape(n, k)
+    return counts[:, codes].astype(np.float64)
+
+
+def weighted_roc_auc(y: np.ndarray, s: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """ROC-AUC of each row of weights `w` (resamples × rows): the Mann-Whitney statistic with
+    ties counted half, equal to `roc_auc` of the rows repeated as often as their weight."""
+    y = np.asarray(y).astype(bool)
+    w = np.atleast_2d(np.asarray(w, dtype=np.float64))
+    order = np.argsort(np.asarray(s, dtype=float), kind="mergesort")
+    ss = np.asarray(s, dtype=float)[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(ss)) + 1] if len(ss) else np.array([], int)
+    wp, wn = w[:, order] * y[order], w[:, order] * ~y[order]
+    if not len(starts):
+        return np.full(len(w), NAN)
+    pos, neg = np.add.reduceat(wp, starts, axis=1), np.add.reduceat(wn, starts, axis=1)
+    below = np.cumsum(neg, axis=1) - neg  # negatives strictly below each distinct score
+    n1, n0 = pos.sum(1), neg.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        value = (pos * (below + 0.5 * neg)).sum(1) / (n1 * n0)
+    return np.where((n1 > 0) & (n0 > 0), value, NAN)
+
+
+def weighted_rate(hit: np.ndarray, among: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Share of the weighted rows `among` that are `hit`, per row of weights (NaN where none):
+    sensitivity is `weighted_rate(called, y == 1, w)`. `hit` may be (rows,) or (resamples, rows)."""
+    w = np.atleast_2d(np.asarray(w, dtype=np.float64))
+    among = np.asarray(among, dtype=bool)
+    total = (w * among).sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, (w * among * np.asarray(hit, dtype=bool)).sum(1) / total, NAN)
