@@ -112,6 +112,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     if args.headline:
         print(headline(args.models_dir))
         return 0
+    if args.slices or args.operating_points or args.write:
+        return _judging(args)
     if args.format == "json":
         _print_json(json_safe(rows(args.models_dir, args.task)))
         return 0
@@ -120,6 +122,67 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         print(to_markdown(table))
     else:
         print(table.to_csv(index=False), end="")
+    return 0
+
+
+def _judging(args: argparse.Namespace) -> int:
+    """`leaderboard --slices / --operating-points / --write`: the supervisor's tables (issue 35)."""
+    from core.errors import DatasetError
+    from core.labels import space
+    from core.reports import supervisor as sv
+    from core.reports.leaderboard import json_safe, to_markdown
+
+    if args.write:
+        sv.write(args.models_dir, args.data)
+        print(f"wrote {sv.FIGURES_FILE} in the models folder (python -m core leaderboard --check recomputes it)")
+        if not (args.slices or args.operating_points):
+            return 0
+    if args.task and not space(args.task).binary:
+        raise UsageError("--slices and --operating-points are per binary task: --task stage1 or stage2")
+    for name, v in (("--specificity", args.specificity), ("--sensitivity", args.sensitivity)):
+        if not 0 < v < 1:
+            raise UsageError(f"{name} must lie between 0 and 1")
+    names = [n for n in args.models.split(",") if n] if args.models else None
+    out: dict[str, Any] = {}
+    for task in [args.task] if args.task else list(sv.TASKS):
+        cards = sv.judged_cards(args.models_dir, task, names)
+        if not cards:
+            continue
+        named = sv.views(cards, task)
+        entry: dict[str, Any] = {"models": list(named)}
+        if args.slices:
+            members = sv.membership(cards, args.models_dir, args.data)
+            if members is None:
+                raise DatasetError("the slices need the models' data set: give --data DIR (a folder holding it)")
+            entry["slices"] = sv.slice_figures(named, members)
+        if args.operating_points:
+            entry["operating_points"] = sv.operating_figures(named, args.specificity, args.sensitivity)
+        out[task] = entry
+    if not out:
+        raise UsageError("no model with a complete out-of-fold run matches" + (" --models" if names else ""))
+    if args.format == "json":
+        _print_json(json_safe(out))
+        return 0
+    frames = []
+    for task, entry in out.items():
+        parts = []
+        if "slices" in entry:
+            f = entry["slices"]
+            parts.append((f"{space(task).title}: out-of-fold figures per slice (patient-bootstrap 95 % CI; sensitivity and specificity at each film's "
+                          "fold threshold; a lesion-class slice is that class's films against every normal film)", sv.slice_table(f)))
+            if f.get("paired"):
+                parts.append((f"Paired difference per slice, {f['paired']['a']} − {f['paired']['b']} (same films, same patient resamples)", sv.paired_slice_table(f)))
+        if "operating_points" in entry:
+            f = entry["operating_points"]
+            parts.append((f"{space(task).title}: operating points out of fold (each fold's threshold from the other folds' rows)", sv.operating_table(f)))
+            if f.get("paired"):
+                parts.append((f"Paired difference at the operating points, A = {f['paired']['a']}, B = {f['paired']['b']}", sv.paired_operating_table(f)))
+        for title, table in parts:
+            if args.format == "md":
+                frames.append(f"**{title}**\n\n{to_markdown(table)}")
+            else:
+                frames.append(table.assign(task=task, table=title.split(":")[-1].strip().split(" (")[0]).to_csv(index=False))
+    print(("\n\n" if args.format == "md" else "\n").join(frames).rstrip("\n"))
     return 0
 
 
@@ -429,6 +492,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--level", default="image", choices=["image", "breast"], help="out-of-fold figures per film (default) or per breast (abnormal when any of its views is)")
     s.add_argument("--check", action="store_true", help="recompute every card and out-of-fold figure from committed files")
     s.add_argument("--headline", action="store_true", help="the README's table: complete five-fold runs, stage 1 and stage 2, markdown")
+    s.add_argument("--slices", action="store_true", help="out-of-fold ROC-AUC, sensitivity and specificity per slice (density, lesion class, side, view) with patient-bootstrap intervals")
+    s.add_argument("--operating-points", action="store_true", help="out of fold: sensitivity at --specificity and specificity at --sensitivity, thresholds from the other folds")
+    s.add_argument("--specificity", type=float, default=0.90, help="the specificity held for --operating-points (default 0.90)")
+    s.add_argument("--sensitivity", type=float, default=0.90, help="the sensitivity held for --operating-points (default 0.90)")
+    s.add_argument("--models", default=None, help="comma-separated models for --slices / --operating-points (default: every complete out-of-fold run, best first; the first two are paired)")
+    s.add_argument("--data", default=None, help="data folder with the models' data set, for the slices (default ../shared/data; else the committed slice facts)")
+    s.add_argument("--write", action="store_true", help="recompute models/supervisor_figures.json (what --check holds the slices and operating points to)")
     s.set_defaults(func=cmd_leaderboard)
     return p
 

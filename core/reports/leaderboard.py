@@ -140,8 +140,9 @@ def headline(models_dir: str | Path | None = None) -> str:
 
 
 def check(models_dir: str | Path | None = None, tol: float = 1e-6) -> list[dict[str, Any]]:
-    """Recompute every card's test ROC-AUC (and its views') from predictions.csv and every
-    out-of-fold figure from oof_predictions.csv; one line per figure: card vs recomputed."""
+    """Recompute every card's test ROC-AUC (and its views') from predictions.csv, every
+    out-of-fold figure from oof_predictions.csv, and the slices and operating points of
+    `models/supervisor_figures.json`; one line per figure: committed vs recomputed."""
     from core.evaluation.metrics import evaluate_predictions
     from core.evaluation.judge import view_frame
     from core.evaluation.oof import card_oof, metric_figures, read_oof
@@ -168,7 +169,9 @@ def check(models_dir: str | Path | None = None, tol: float = 1e-6) -> list[dict[
                         want, got = figure[part], metric_figures(again.get(t, {})).get(key, {}).get(part, float("nan"))
                         out.append({"model": c["name"], "figure": f"OOF {key} {part} ({t})", "card": want, "recomputed": got, "same": bool(abs(got - want) <= tol or (got != got and want != want))})
         out += [{"model": c["name"], "figure": f, "card": want, "recomputed": got, "same": bool(abs(got - want) <= tol or (got != got and want != want))} for f, want, got in _spread_figures(c, oof)]
-    return out
+    from core.reports import supervisor  # slices and operating points (models/supervisor_figures.json)
+
+    return out + supervisor.check(models_dir)
 
 
 def _spread_figures(card: dict[str, Any], oof: pd.DataFrame | None) -> list[tuple[str, float, float]]:
