@@ -76,3 +76,11 @@ def model_reason(name: str, exc: BaseException) -> str:
     if other:
         return f"its part {other.group(1)} failed: {other.group(2)}"
     return text
+
+
+class CalibrationError(MammoError):
+    """Labelled rows that cannot give a threshold and a calibration (one class, too few
+    patients), or a calibration profile that is not one (CLI exit 3). The message names the
+    problem or the field, never a path or a value read from a file."""
+
+    exit_code = 3

@@ -14,7 +14,7 @@ import streamlit as st
 
 from core import privacy
 from core.serving import inference
-from ui import cached, messages
+from ui import cached, messages, profiles
 
 
 def table_height(rows: int) -> int:
@@ -24,7 +24,10 @@ def table_height(rows: int) -> int:
 
 def detail(run: inference.ModelRun, color: str | None, badge: str | None = None) -> None:
     """One model's detail in a collapsed expander: decision, probabilities, conformal set,
-    stage trace (members of an ensemble, stages of a hierarchy) and what its network sees."""
+    stage trace (members of an ensemble, stages of a hierarchy) and what its network sees.
+    With a session recalibration profile on, the decision and probabilities are the profile's, labelled so."""
+    shipped = run
+    run, profile = profiles.recalibrated(run)
     icon = ":material/error:" if not run.ok else ":material/analytics:"
     title = f"{run.name} — {run.decision}" + (f" ({run.task})" if run.task else "")
     with st.expander(title, icon=icon):
@@ -34,7 +37,10 @@ def detail(run: inference.ModelRun, color: str | None, badge: str | None = None)
             return
         st.metric(f"decision: {run.decision}", f"{inference.decided_probability(run):.2f}", help="probability of the decided class")
         st.caption(privacy.md_escape(inference.probability_text(run)) + f" · {run.seconds:.2f} s")
-        _prediction_set(run)
+        if profile is not None:
+            st.caption(f":material/tune: **{privacy.md_escape(profiles.badge(profile))}** · as shipped: "
+                       + privacy.md_escape(inference.probability_text(shipped)) + f", decision {privacy.md_escape(shipped.decision)}")
+        _prediction_set(shipped)
         if badge:
             st.caption(badge)
         _trace(run)
@@ -51,6 +57,8 @@ def comparison(runs: Sequence[inference.ModelRun], record=None, key: str = "comp
     frame = inference.comparison_frame(runs, cached.card_by_name(), coverage, record)
     if frame.empty:
         return
+    profiles.switch(key)
+    frame = _recalibrated_rows(frame, runs, coverage, record)
     st.dataframe(frame, hide_index=True, width="stretch", key=f"{key}_table", height=table_height(len(frame)),
                  column_config={"p(positive)": st.column_config.NumberColumn(format="%.3f"), "threshold": st.column_config.NumberColumn(format="%.3f"),
                                 "spread": st.column_config.NumberColumn(format="%.3f"),
@@ -59,6 +67,22 @@ def comparison(runs: Sequence[inference.ModelRun], record=None, key: str = "comp
     if frame["p(positive)"].notna().any():
         st.plotly_chart(charts.against_threshold(frame, cached.colors()), width="stretch", key=f"{key}_chart",
                         alt="Dot plot: each model's probability of the positive class beside its own decision threshold.")
+
+
+def _recalibrated_rows(frame, runs: Sequence[inference.ModelRun], coverage: float, record):
+    """The comparison rows of models with an applied session profile, as the profile shows them
+    (decision, probability, threshold, right), and a "calibration" column saying which rows are so.
+    The conformal set stays the model's own (calibrated on its out-of-fold rows)."""
+    swapped = [profiles.recalibrated(r) for r in runs]
+    if not any(p is not None for _, p in swapped):
+        return frame
+    recal = inference.comparison_frame([r for r, _ in swapped], cached.card_by_name(), coverage, record)
+    cols = ["decision", "p(positive)", "threshold", "spread", "right"]
+    frame = frame.copy()
+    mask = [p is not None for _, p in swapped]
+    frame.loc[mask, cols] = recal.loc[mask, cols].to_numpy()
+    frame.insert(frame.columns.get_loc("decision"), "calibration", ["recalibrated (session)" if p is not None else "as shipped" for _, p in swapped])
+    return frame
 
 
 def _prediction_set(run: inference.ModelRun) -> None:
