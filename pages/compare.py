@@ -12,7 +12,7 @@ from core import privacy
 from core.dashboard import cards as dcards
 from core.reports import curves as dcurves
 from core.labels import space
-from ui import cached, charts, messages, share
+from ui import cached, charts, judging, messages, share
 
 messages.notice()
 
@@ -191,3 +191,5 @@ if space(task).binary:
                        "most images were, and they were as accurate as the others, so the mark told the user nothing. The spread stays on each card as a number.")
             st.dataframe(spread, hide_index=True, width="stretch",
                          column_config={"accuracy": st.column_config.ProgressColumn("accuracy", format="%.2f", min_value=0, max_value=1)})
+
+judging.draw(by_name, chosen, task, colors)  # slices, disagreements, operating points, decision curves (ui/judging.py)

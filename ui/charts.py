@@ -156,3 +156,19 @@ def history(long_frame, title: str) -> go.Figure:
             fig.add_vline(x=s - 0.5, line=dict(dash="dot", color="#999"))
     fig.update_xaxes(title="epoch (all unfreezing stages in a row)")
     return _layout(fig, title, height=330)
+
+
+def net_benefit(curves, colors: dict[str, str], title: str = "Decision curves, out of fold") -> go.Figure:
+    """Net benefit per threshold probability (`core.evaluation.net_benefit.decision_curves`):
+    each model beside treat-all (dashed) and treat-none (dotted); the y axis stops a little below
+    0, where treat-all falls away, so the models' curves stay readable."""
+    fig = go.Figure()
+    style = {"treat all": dict(dash="dash", color="#777"), "treat none": dict(dash="dot", color="#999")}
+    for name, g in curves.groupby("model", sort=False):
+        fig.add_trace(go.Scatter(x=g["threshold"], y=g["net_benefit"], mode="lines", name=name,
+                                 line=style.get(name, dict(color=colors.get(name), width=2.5)),
+                                 hovertemplate=f"{name}: pt %{{x:.2f}}, net benefit %{{y:.3f}}<extra></extra>"))
+    top = float(curves["net_benefit"].max()) if len(curves) else 0.5
+    fig.update_yaxes(title="net benefit (true positives per film, false positives weighed by pt / (1 − pt))", range=[-0.05, max(0.05, top * 1.1)])
+    fig.update_xaxes(title="threshold probability pt", range=[0, 1])
+    return _layout(fig, title, height=400)
