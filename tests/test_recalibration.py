@@ -258,3 +258,30 @@ def test_explore_fits_applies_and_saves_a_profile(scored, mias_folder, tmp_path,
     assert not [b for b in at.button if b.key == f"{KEY}_recal_fit"]
 
 
+
+
+def test_a_session_profile_changes_what_upload_and_explore_show_for_its_model_only():
+    """`ui.profiles.recalibrated`, the hook of `ui.predictions` on both pages: probability, decision
+    and threshold from the profile; another model, another output, or the toggle off: unchanged."""
+    import streamlit as st
+
+    from core.models.prediction import Prediction
+    from core.serving.inference import ModelRun
+    from ui import profiles
+
+    p = rc.CalibrationProfile("a", "stage1", ("normal", "lesion"), "platt", {"a": 1.0, "b": 2.0}, 0.8, 30, 30, "0" * 16, "class-folder data")
+    run = ModelRun("a", Prediction("a", "stage1", ("normal", "lesion"), np.array([0.6, 0.4]), "lesion", 0.3, spread=np.array([0.1, 0.1])))
+    other = ModelRun("b", Prediction("b", "stage2", ("benign", "malignant"), np.array([0.6, 0.4]), "benign", 0.5))
+    try:
+        profiles.put([p])
+        shown, used = profiles.recalibrated(run)
+        want = p.apply(0.4)
+        assert used is p and shown.probabilities == pytest.approx([1 - want, want]) and shown.threshold == 0.8
+        assert shown.decision == ("lesion" if want >= 0.8 else "normal") and shown.prediction.spread is None
+        assert run.prediction.decision == "lesion" and run.probabilities == pytest.approx([0.6, 0.4])  # the cached run is untouched
+        assert profiles.recalibrated(other) == (other, None)
+        st.session_state["_calibration_on"] = False
+        assert profiles.recalibrated(run) == (run, None)
+        assert profiles.badge(p) == "recalibrated on class-folder data (session)"
+    finally:
+        profiles.clear()

@@ -194,7 +194,8 @@ def _recalibration(frame: pd.DataFrame, key: str, dataset: str) -> None:
     st.dataframe(table, hide_index=True, width="stretch", key=f"{rkey}_table",
                  column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns if c not in ("model", "", "threshold")})
     st.caption("Out of fold: ECE (10 equal-width bins) and Brier score (lower is better), sensitivity and specificity at the threshold. "
-               "The recalibrated threshold is chosen in each training part, so its range across parts is shown.")
+               "The recalibrated threshold is chosen in each training part, so its range across parts is shown. ECE is biased upward on "
+               "few films, so its bootstrap interval can lie above its value.")
     st.plotly_chart(_reliability_chart(fits), width="stretch", key=f"{rkey}_chart",
                     alt="Reliability chart: observed share of positives against mean predicted probability, before and after recalibration, out of fold.")
     a, b = st.columns(2)
