@@ -131,7 +131,7 @@ def _viewer(view: ImageView, runs: list[inference.ModelRun], lesions: Sequence[L
         st.session_state[pick_key] = linked
     elif st.session_state.get(pick_key) not in options:
         st.session_state.pop(pick_key, None)
-    c1, c2, c3, c4 = st.columns([4, 2, 1, 1], vertical_alignment="bottom")
+    c1, c2, c3, c4 = st.columns([4, 2, 1.1, 1.4], vertical_alignment="bottom")
     key = c1.selectbox("Map layer", options, index=0, key=pick_key,
                        format_func=lambda k: "none (the mammogram only)" if k == NONE else choices[k][2],
                        help="Every map of every chosen model, drawn over the mammogram. "
