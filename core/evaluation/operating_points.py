@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from core.evaluation import resampled
+from core.evaluation.slices import weights
 
 N_BOOT = 1000
 DEFAULT_SPECIFICITY = 0.90
@@ -77,7 +78,7 @@ def operating_point(view: pd.DataFrame, target: float = DEFAULT_SPECIFICITY, fix
     y = view["y"].to_numpy(int)
     calls, cuts = fold_calls(view, target, fixed)
     point = _figures(y, calls, np.ones((1, len(y))))
-    w = resampled.resample_weights(view["patient_id"].to_numpy(), n_boot, seed)
+    w = weights(view["patient_id"].to_numpy(), n_boot, seed)
     boot_calls, _ = fold_calls(view, target, fixed, w)
     boots = _figures(y, boot_calls, w)
     out: dict[str, Any] = {"fixed": fixed, "target": float(target), "n_images": int(len(y)), "positives": int(y.sum()), "negatives": int(len(y) - y.sum()),
@@ -96,7 +97,7 @@ def paired_operating_point(a: pd.DataFrame, b: pd.DataFrame, target: float = DEF
     vb = both[["image_id", "patient_id", "y"]].assign(fold=both["fold_b"], score=both["score_b"])
     y = both["y"].to_numpy(int)
     ones = np.ones((1, len(y)))
-    w = resampled.resample_weights(both["patient_id"].to_numpy(), n_boot, seed)
+    w = weights(both["patient_id"].to_numpy(), n_boot, seed)
     pa, pb = _figures(y, fold_calls(va, target, fixed)[0], ones), _figures(y, fold_calls(vb, target, fixed)[0], ones)
     ba, bb = _figures(y, fold_calls(va, target, fixed, w)[0], w), _figures(y, fold_calls(vb, target, fixed, w)[0], w)
     out: dict[str, Any] = {"fixed": fixed, "target": float(target), "n_images": int(len(y)), "n_patients": int(both["patient_id"].nunique())}

@@ -147,20 +147,17 @@ def resample_weights(patients: Sequence, n: int, seed: int = 0) -> np.ndarray:
 
 def weighted_roc_auc(y: np.ndarray, s: np.ndarray, w: np.ndarray) -> np.ndarray:
     """ROC-AUC of each row of weights `w` (resamples × rows): the Mann-Whitney statistic with
-    ties counted half, equal to `roc_auc` of the rows repeated as often as their weight."""
+    ties counted half, equal to `roc_auc` of the rows repeated as often as their weight
+    (Σ w_i w_j [s_i > s_j] over positive i and negative j, one matrix product)."""
     y = np.asarray(y).astype(bool)
+    s = np.asarray(s, dtype=float)
     w = np.atleast_2d(np.asarray(w, dtype=np.float64))
-    order = np.argsort(np.asarray(s, dtype=float), kind="mergesort")
-    ss = np.asarray(s, dtype=float)[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(ss)) + 1] if len(ss) else np.array([], int)
-    wp, wn = w[:, order] * y[order], w[:, order] * ~y[order]
-    if not len(starts):
-        return np.full(len(w), NAN)
-    pos, neg = np.add.reduceat(wp, starts, axis=1), np.add.reduceat(wn, starts, axis=1)
-    below = np.cumsum(neg, axis=1) - neg  # negatives strictly below each distinct score
-    n1, n0 = pos.sum(1), neg.sum(1)
+    sp, sn = s[y], s[~y]
+    wins = (sp[:, None] > sn[None, :]) + 0.5 * (sp[:, None] == sn[None, :])
+    wp, wn = w[:, y], w[:, ~y]
+    n1, n0 = wp.sum(1), wn.sum(1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        value = (pos * (below + 0.5 * neg)).sum(1) / (n1 * n0)
+        value = ((wp @ wins) * wn).sum(1) / (n1 * n0)
     return np.where((n1 > 0) & (n0 > 0), value, NAN)
 
 
@@ -169,6 +166,8 @@ def weighted_rate(hit: np.ndarray, among: np.ndarray, w: np.ndarray) -> np.ndarr
     sensitivity is `weighted_rate(called, y == 1, w)`. `hit` may be (rows,) or (resamples, rows)."""
     w = np.atleast_2d(np.asarray(w, dtype=np.float64))
     among = np.asarray(among, dtype=bool)
-    total = (w * among).sum(1)
+    hit = np.asarray(hit, dtype=bool)
+    total = w @ among.astype(np.float64)
+    part = w @ (hit & among).astype(np.float64) if hit.ndim == 1 else (w * (hit & among)).sum(1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, (w * among * np.asarray(hit, dtype=bool)).sum(1) / total, NAN)
+        return np.where(total > 0, part / total, NAN)
