@@ -19,14 +19,16 @@ def test_first_come_first_served_and_told_how_many_are_ahead():
             inside.append(i)
             assert len(inside) == 1  # one at a time
             order.append(i)
-            time.sleep(0.15)
+            time.sleep(0.3)
             inside.remove(i)
 
     threads = []
     for i in range(4):
         threads.append(threading.Thread(target=visitor, args=(i,)))
         threads[-1].start()
-        time.sleep(0.03)
+        deadline = time.time() + 5
+        while sum(q.busy) < i + 1 and time.time() < deadline:  # each one in the queue before the next comes
+            time.sleep(0.005)
     for t in threads:
         t.join(10)
     assert order == [0, 1, 2, 3]

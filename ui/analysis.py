@@ -91,10 +91,13 @@ def full_picture(view: ImageView) -> str | None:
     return uri
 
 
-def _wait_in_queue(bar: Any) -> Callable[[int, float], None]:
+def _wait_in_queue(bar: Any, reader: ImageReader) -> Callable[[int, float], None]:
     """What a visitor waiting for the model queue sees: the progress bar names how many are
-    ahead, updated while they wait (never a frozen page)."""
+    ahead, updated while they wait (never a frozen page). A waiting visitor holds no decoded
+    image (a full-field DICOM is ~50 MB of floats): it is read again once their turn comes,
+    so memory does not grow with the queue."""
     def on_wait(ahead: int, waited_s: float) -> None:
+        reader.release()
         bar.progress(0.0, text=pool.ahead_text(ahead, waited_s))
     return on_wait
 
@@ -126,7 +129,7 @@ def run_all(key: Hashable, names: Sequence[str], reader: ImageReader, draw: Call
             show(n, cache.get((key, n)))
     if todo:
         warm_up.visitor_run_started()
-        with pool.queue().slot(on_wait=_wait_in_queue(bar)):
+        with pool.queue().slot(on_wait=_wait_in_queue(bar, reader)):
             models = [model_loading.load_model(n) for n in todo]
             bar.progress(0.0, text=f"Running {len(todo)} model(s), {inference.model_workers()} at a time…")
             for done, (i, run) in enumerate(inference.run_models(models, reader(), with_input=with_input), start=1):
