@@ -10,7 +10,6 @@ Skipped with a reason when Playwright or Debian's chromium is missing.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 

@@ -126,7 +126,7 @@ def test_net_benefit_from_its_definition():
 
 
 def test_net_benefit_equals_dcurves():
-    dcurves = pytest.importorskip("dcurves", reason="dcurves is the reference, in no install file (lifelines pins pandas < 3)")
+    import dcurves  # the reference, in the test install (requirements-dev.txt)
     card = _best()[0]
     view = supervisor.views([card], "stage1")[card["name"]]
     thresholds = [round(t, 2) for t in np.arange(0.01, 0.99, 0.01)]

@@ -194,7 +194,7 @@ def build(member_name: str, name: str | None = None, *, records, models_dir: str
     card["oof"] = card_oof(card, images)
     card["oof_breast"] = {card["task"]: oof_summary(breast_view(breasts, cls))}
     card["oof_protocol"] = {"folds_run": sorted(int(f) for f in images["fold"].unique()),
-                            "protocol": f"the member's patient-level 5-fold runs (seed 0), from its committed files: fold f held out, fold f+1 validation (threshold); both breasts of a woman are in one fold"}
+                            "protocol": "the member's patient-level 5-fold runs (seed 0), from its committed files: fold f held out, fold f+1 validation (threshold); both breasts of a woman are in one fold"}
     card["versus_member"] = versus_member(images, breasts, cls)
     card["weight_check"] = weight_check(member, sides, spec)
     card["training_seconds"] = round(time.time() - t0, 1)
