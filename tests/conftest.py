@@ -17,15 +17,6 @@ if str(REPO) not in sys.path:  # make `import core` work without installing the 
 # one Keras engine for the whole test process, whichever test imports Keras first: TensorFlow,
 # which training needs; tests/test_keras_torch.py checks the serving default (torch) in a subprocess
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-# each test worker computes on its share of the cores: torch, OpenMP, ONNX Runtime, TensorFlow and
-# OpenCV would each start a thread per core in every worker, and two workers' spinning pools on two
-# cores run ~9x slower than one thread each (measured: two concurrent EfficientNet-Lite0 loops)
-# (set in the workers only: the controller's environment is what the workers inherit)
-if "PYTEST_XDIST_WORKER" in os.environ:
-    _share = str(max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
-    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "OPENCV_FOR_THREADS_NUM"):
-        os.environ.setdefault(_var, _share)
-    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 # no background warm-up of every model when a test opens the Upload page (two test workers share two cores)
 os.environ.setdefault("MAMMO_WARM_UP", "0")
 
@@ -68,7 +59,7 @@ def browser():
 # Longest files first (measured `--durations`, whole files): with `-n 2 --dist loadfile` each
 # file runs whole on one worker (its module fixtures once), and the two workers, fed longest
 # first, finish together instead of one waiting on the smoke trainings at the end.
-LONGEST_FIRST = ["test_lesion_models.py", "test_browser.py", "test_serving_graphs.py", "test_training.py", "test_score.py", "test_direct_links.py",
+LONGEST_FIRST = ["test_lesion_models.py", "test_browser.py", "test_train_command.py", "test_score.py", "test_training.py", "test_browser_load.py", "test_serving_graphs.py", "test_direct_links.py",
                  "test_browser_evaluate.py", "test_pages.py", "test_ensemble_parts.py", "test_privacy.py", "test_cli.py",
                  "test_evaluate_page.py", "test_contract.py", "test_session.py", "test_keras_torch.py"]
 

