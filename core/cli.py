@@ -186,6 +186,42 @@ def _judging(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """`report`: Compare's self-contained HTML report of the chosen models of one task (issue 35),
+    or one part's numbers as JSON (`--part`): the command each part of the report names."""
+    from core.dashboard import html_report as hr
+    from core.labels import tasks_for
+    from core.models import registry
+
+    names = [n for n in (args.models or "").split(",") if n]
+    if not names:
+        raise UsageError("--models a,b,... names the report's models")
+    cards = [registry.card(n, args.models_dir) for n in names]
+    unread = [c["name"] for c in cards if args.task not in tasks_for(c.get("classes") or ())]
+    if unread:
+        raise UsageError(f"{', '.join(unread)} cannot be read in {args.task}")
+    pair = tuple(n for n in args.pair.split(",") if n) if args.pair else None
+    if pair is not None and (len(pair) != 2 or pair[0] == pair[1] or not set(pair) <= set(names)):
+        raise UsageError("--pair A,B: two different models of --models")
+    for name, v in (("--specificity", args.specificity), ("--sensitivity", args.sensitivity)):
+        if not 0 < v < 1:
+            raise UsageError(f"{name} must lie between 0 and 1")
+    members, source = hr.membership(cards, args.models_dir, args.data)
+    figs = hr.figures(cards, args.task, models_dir=args.models_dir, members=members, members_source=source, pair=pair,
+                      specificity=args.specificity, sensitivity=args.sensitivity, split=args.split, event=args.event)
+    if args.part:
+        keys = {"disagreements": ("disagreements", "confidently_wrong"), "leaderboard": ("leaderboard", "leaderboard_table")}.get(args.part, (args.part,))
+        _print_json({k: figs[k] for k in keys} if len(keys) > 1 else figs[args.part])
+        return 0
+    doc = hr.render(figs)
+    if args.out:
+        Path(args.out).write_text(doc, encoding="utf-8")
+        print(f"wrote the report ({len(doc.encode()):,} bytes; plotly.js inline, it opens offline)")
+    else:
+        sys.stdout.write(doc)
+    return 0
+
+
 def cmd_graphs(args: argparse.Namespace) -> int:
     """Export the served networks to committed ONNX graphs, each checked against its framework model."""
     from core.models import registry
@@ -500,6 +536,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", default=None, help="data folder with the models' data set, for the slices (default ../shared/data; else the committed slice facts)")
     s.add_argument("--write", action="store_true", help="recompute models/supervisor_figures.json (what --check holds the slices and operating points to)")
     s.set_defaults(func=cmd_leaderboard)
+
+    s = sub.add_parser("report", help="Compare's self-contained HTML report of the chosen models of one task (or one part's numbers as JSON)")
+    s.add_argument("--task", default="stage1", choices=["stage1", "stage2", "flat3"])
+    s.add_argument("--models", required=True, help="comma-separated models, in the page's order")
+    s.add_argument("--pair", default=None, help="A,B: the paired comparisons' models (default: the first model and the first other whose scores differ)")
+    s.add_argument("--specificity", type=float, default=0.90, help="the specificity held for the operating points (default 0.90)")
+    s.add_argument("--sensitivity", type=float, default=0.90, help="the sensitivity held for the operating points (default 0.90)")
+    s.add_argument("--split", default="test", choices=["test", "val"], help="the split of the ROC / PR / calibration curves (default test)")
+    s.add_argument("--event", default=None, choices=["lesion", "malignant"], help="the curves' positive event (default: the task's positive class)")
+    s.add_argument("--data", default=None, help="data folder with the models' data set, for the slices (default ../shared/data; else the committed slice facts)")
+    s.add_argument("--part", default=None, choices=["leaderboard", "paired_oof", "curves", "slices", "operating_points", "decision_curves", "disagreements", "provenance"],
+                   help="print this part's numbers as JSON instead of the report")
+    s.add_argument("--out", default=None, help="write the HTML here (default: standard output)")
+    s.set_defaults(func=cmd_report)
     return p
 
 

@@ -10,9 +10,10 @@ import streamlit as st
 
 from core import privacy
 from core.dashboard import cards as dcards
+from core.dashboard import charts
 from core.reports import curves as dcurves
 from core.labels import space
-from ui import cached, charts, judging, messages, share
+from ui import cached, judging, messages, report_download, share
 
 messages.notice()
 
@@ -40,6 +41,7 @@ if not chosen:
     st.stop()
 if len(chosen) == 1:
     st.caption("Pick a second model to compare; showing one.")
+report_download.button(by_name, chosen, task, colors)  # one HTML file of this page's parts, built when clicked (ui/report_download.py)
 
 c1, c2 = st.columns([2, 1])
 events = dcurves.events_for(task)

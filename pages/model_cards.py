@@ -11,8 +11,9 @@ import json
 import streamlit as st
 
 from core.dashboard import cards as dcards
+from core.dashboard import charts
 from core.models import kinds
-from ui import cached, charts, messages, share
+from ui import cached, messages, share
 
 messages.notice()
 

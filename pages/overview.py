@@ -9,7 +9,8 @@ run_through_entry_script()  # first: a page run on its own (a fresh server's fir
 import streamlit as st
 
 from core.dashboard import cards as dcards
-from ui import cached, charts, share
+from core.dashboard import charts
+from ui import cached, share
 
 st.warning(f"**{dcards.NOTICE}**", icon=":material/health_and_safety:")
 st.markdown(

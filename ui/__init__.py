@@ -5,6 +5,7 @@ sidebar: the shared sidebar; data_roots: the models folder and the data roots;
 cached: st.cache_data over the committed model folders; model_loading: live models,
 loading them, remembered failures; warm_up: models warmed up in the background;
 datasets: a dataset's records and thumbnails; messages: notice, errors, upload names;
-share: views in the URL; analysis: a session's image runs; charts, viewer, predictions,
-report, study, evaluate_data: what the pages draw.
+share: views in the URL; analysis: a session's image runs; viewer, predictions, report,
+study, evaluate_data, judging: what the pages draw; report_download: Compare's HTML report
+(the plotly figures themselves are `core.dashboard.charts`).
 """

@@ -18,6 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from core import privacy
+from core.dashboard import charts
 from core.reports import curves as dcurves
 from core.datasets import resolve_root
 from core.errors import CalibrationError, MammoError
@@ -27,7 +28,7 @@ from core.score import local
 from core.score import metrics as smetrics
 from core.score.plan import make_plan
 from core.types import Record
-from ui import cached, charts, messages, profiles
+from ui import cached, messages, profiles
 from ui.data_roots import allowed_data_dir, models_dir
 from ui.datasets import DATASET_NAMES
 

@@ -18,7 +18,7 @@ import streamlit as st
 
 from core import privacy
 from core.labels import space
-from ui import charts
+from core.dashboard import charts
 
 COMPLETE_ONLY = "The judging parts need models with a complete out-of-fold run (every film held out once) in this task."
 

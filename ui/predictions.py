@@ -51,7 +51,7 @@ def detail(run: inference.ModelRun, color: str | None, badge: str | None = None)
 
 def comparison(runs: Sequence[inference.ModelRun], record=None, key: str = "comparison") -> None:
     """The models side by side on this image: one compact table and one chart (Upload, Explore)."""
-    from ui import charts
+    from core.dashboard import charts
 
     coverage = float(st.session_state.get("coverage", 0.9))
     frame = inference.comparison_frame(runs, cached.card_by_name(), coverage, record)

@@ -1,4 +1,5 @@
-"""Plotly figures for the pages (layout only; the data comes from core.dashboard)."""
+"""Plotly figures (layout only; the numbers come from core.reports and core.evaluation): the pages
+draw them with `st.plotly_chart`, and `html_report` embeds the same figures in the report to take away."""
 
 from __future__ import annotations
 
