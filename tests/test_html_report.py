@@ -2,6 +2,9 @@
 models, whose figures equal what `leaderboard --check` holds (models/supervisor_figures.json),
 that opens offline in a real browser and holds no server path.
 
+The report's slice and operating-point figures are held to models/supervisor_figures.json, the
+file `leaderboard --check` recomputes (the whole check takes ~23 s: tests/test_contract.py runs
+it, tests/test_judging.py its supervisor part); the report's own commands are run here.
 Committed models only; no training, no weights loaded.
 """
 
