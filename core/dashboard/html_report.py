@@ -172,7 +172,7 @@ def figures(cards: Sequence[dict[str, Any]], task: str, *, models_dir: str | Pat
     """Every number of the report for the chosen models' `cards` (in the page's order) in `task`,
     JSON-safe. `members`: the films' slice facts (`core.reports.supervisor.membership`); None
     leaves the slices out. `pair`: the paired comparisons' A and B (default: as the page picks)."""
-    from core.dashboard.cards import read_predictions
+    from core.dashboard.cards import flat_vs_hierarchy_table, read_predictions, versus_seeds_table
     from core.evaluation.disagreements import confidently_wrong, disagreements
     from core.evaluation.net_benefit import decision_curves
     from core.reports import curves, leaderboard, supervisor
@@ -215,6 +215,11 @@ def figures(cards: Sequence[dict[str, Any]], task: str, *, models_dir: str | Pat
     if out["paired_oof"]:
         out["paired_oof"]["text"] = curves.paired_text(out["paired_oof"])
 
+    # the cards' own paired comparisons: an own recipe against the seeds, a hierarchy against the flat models
+    versus = versus_seeds_table(cards, task)
+    out["versus_seeds"] = _records(versus)
+    out["flat_vs_hierarchy"] = [] if s.binary else _records(flat_vs_hierarchy_table(cards))
+
     out["slices"] = supervisor.slice_figures(named, members, jpair, n_boot=n_boot) if named and members is not None else None
     out["operating_points"] = supervisor.operating_figures(named, specificity, sensitivity, jpair, n_boot=n_boot) if named else None
     dc = decision_curves(named) if named else pd.DataFrame()
@@ -237,6 +242,7 @@ def figures(cards: Sequence[dict[str, Any]], task: str, *, models_dir: str | Pat
     out["provenance"] = {"weights": weights_rows(cards, models_dir), "datasets": sorted({(c.get("data") or {}).get("dataset") or "—" for c in cards}),
                          "records": record_digest(members, truth) if members is not None and truth else {}, "records_source": members_source}
     out["commands"] = commands(task, names, jnames, jpair, float(specificity), float(sensitivity), split, event)
+    out["commands"]["versus_seeds"] = "; ".join(f"python -m core.reports.versus {n} --format json" for n in dict.fromkeys(versus["own recipe"]))
     return _json_safe(out)
 
 
@@ -362,6 +368,16 @@ def render(figs: dict[str, Any], colors: dict[str, str] | None = None, generated
         add(_cmd(cmds["paired_oof"]))
     else:
         add("<p class=muted>A paired out-of-fold comparison needs two chosen models of a binary task with out-of-fold predictions.</p>")
+
+    if figs.get("versus_seeds"):
+        add("<h3>Does our own recipe beat the seeds? Out of fold</h3>")
+        add("<p class=muted>Each own recipe against every seed recipe of this task with a complete five-fold run, on the same held-out images "
+            "(paired patient-level bootstrap); beaten only when the whole 95 % interval is above 0.</p>")
+        add(_table(figs["versus_seeds"]) + _cmd(cmds["versus_seeds"]))
+    if figs.get("flat_vs_hierarchy"):
+        add("<h3>Flat or hierarchical? Out of fold</h3>")
+        add("<p class=muted>Each hierarchy against each flat 3-class model on the same out-of-fold films (paired patient-level bootstrap).</p>")
+        add(_table(figs["flat_vs_hierarchy"]) + _cmd(cmds["check"]))
 
     add(f"<h2>Curves — {_e(st['event'])}, {_e(st['split'])} split</h2>")
     cv = figs["curves"]
