@@ -14,8 +14,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from conftest import REPO
 from sklearn.metrics import roc_auc_score
 
 from core.evaluation import operating_points as ops
