@@ -68,6 +68,19 @@ def _no_exception(page) -> None:
     assert "Traceback" not in page.content()
 
 
+def _shoot_judging_tabs(page) -> None:
+    """Compare's judging parts for the default models, out of fold: each tab drawn, no exception."""
+    tabs = page.locator('[data-testid="stTabs"]').filter(has=page.get_by_role("tab", name="Decision curves"))
+    tabs.first.wait_for(timeout=120_000)
+    for name, must in (("Slices", '[data-testid="stDataFrame"]'), ("Disagreements", "text=Films a model is confidently wrong on"),
+                       ("Operating points", "text=other folds"), ("Decision curves", ".js-plotly-plot")):
+        page.get_by_role("tab", name=name).click()
+        tabs.first.locator(f'[role="tabpanel"]:visible >> {must}').first.wait_for(timeout=60_000)
+        settle(page)
+        _no_exception(page)
+        tabs.first.screenshot(path=str(SHOTS / f"compare_{name.lower().replace(' ', '_')}.png"))
+
+
 def _viewer(page):
     return page.locator('[data-testid="stVerticalBlock"]').filter(has_text="The mammogram, with any model").filter(has=page.locator(".js-plotly-plot")).last
 
@@ -141,6 +154,8 @@ def test_every_page_and_upload(browser, app_url):
         _shoot(page, shot)
         if path == "explore" and has_models:
             _shoot_map_layers(page)
+        if path == "compare" and has_models:
+            _shoot_judging_tabs(page)
         if path == "model_cards" and has_models:
             page.get_by_role("tab", name="Training curves").click()
             page.wait_for_timeout(1500)
