@@ -170,6 +170,7 @@ def net_benefit(curves, colors: dict[str, str], title: str = "Decision curves, o
                                  line=style.get(name, dict(color=colors.get(name), width=2.5)),
                                  hovertemplate=f"{name}: pt %{{x:.2f}}, net benefit %{{y:.3f}}<extra></extra>"))
     top = float(curves["net_benefit"].max()) if len(curves) else 0.5
-    fig.update_yaxes(title="net benefit (true positives per film, false positives weighed by pt / (1 − pt))", range=[-0.05, max(0.05, top * 1.1)])
+    fig.update_yaxes(title="net benefit", range=[-0.05, max(0.05, top * 1.1)])  # the caption under the chart says what it counts
     fig.update_xaxes(title="threshold probability pt", range=[0, 1])
-    return _layout(fig, title, height=400)
+    _layout(fig, title, height=420)
+    return fig.update_layout(legend=dict(y=-0.25), margin=dict(b=40))  # the legend below the x axis title, not on it

@@ -431,7 +431,7 @@ def render(figs: dict[str, Any], colors: dict[str, str] | None = None, generated
         dc = figs.get("decision_curves")
         if dc:
             long = pd.concat([pd.DataFrame({"model": m, "threshold": c["threshold"], "net_benefit": c["net_benefit"]}) for m, c in dc["curves"].items()], ignore_index=True)
-            add(plot(charts.net_benefit(long, colors).update_yaxes(title="net benefit"), "decision-curves"))
+            add(plot(charts.net_benefit(long, colors), "decision-curves"))
             add(f"<p class=muted>Net benefit counts true positives per film and charges each false positive pt / (1 − pt); a model is worth using where "
                 f"its curve lies above both treat-all and treat-none. Out of fold, on the {dc['n_images']} films every model scored; the models' own "
                 "probabilities, not recalibrated.</p>")
