@@ -194,6 +194,24 @@ def test_compare_shows_the_judging_parts():
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert "Judging the chosen models, out of fold" in [s.value for s in at.subheader]
-    assert [t.label for t in at.tabs][-4:] == ["Slices", "Disagreements", "Operating points", "Decision curves"]
+    assert [t.label for t in at.tabs][-5:] == ["Slices", "Disagreements", "Operating points", "Decision curves", "Recalibration"]
     at.number_input(key="judge_spec_stage1").set_value(0.95).run()
     assert not at.exception, [e.value for e in at.exception]
+    assert "No recalibration in this session for the chosen models." in [i.value for i in at.info]
+
+    # a profile fitted on Explore in this session: the Recalibration tab shows what it changed, with the one switch
+    from core.evaluation import recalibration
+    from core.evaluation.oof import oof_view, read_oof
+    from core.models import registry
+
+    name = at.multiselect(key="compare_models_stage1").value[0]
+    card = registry.card(name)
+    view = oof_view(read_oof(card), card["classes"], "stage1")  # MIAS out-of-fold rows stand in for a user's labelled folder
+    rows = pd.DataFrame({"image_id": view["image_id"], "patient_id": view["patient_id"].astype(str), "y": view["y"], "score": view["score"]})
+    _, profile = recalibration.recalibrate(rows, "platt", model=name, task="stage1", classes=("normal", "lesion"), fitted_on="class-folder data", n_boot=50)
+    at.session_state["_calibration_profiles"] = {name: profile}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = [d.value for d in at.dataframe if "ece" in d.value.columns]  # AppTest does not expose a dataframe's key
+    assert len(shown) == 1 and list(shown[0]["model"]) == [name, name] and shown[0]["ece"].notna().all()
+    assert at.toggle(key="compare_calibration_on").value is True

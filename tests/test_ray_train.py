@@ -1,11 +1,9 @@
-"""The dense patch net trains on Ray Train with two CPU workers, and resumes (issue 23).
-
-`python -m core train ... --address local --workers 2` itself runs in
-tests/test_train_command.py (the synthetic CBIS-DDSM archive's patch net trains on Ray there)."""
+"""The dense patch net trains on Ray Train with two CPU workers, and resumes (issue 23)."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -48,3 +46,32 @@ def test_two_workers_train_an_epoch_and_a_rerun_resumes_from_its_checkpoint(tmp_
         assert losses2 == losses and all(torch.equal(again.state_dict()[k], after[k]) for k in after)  # read back, not rerun
     finally:
         ray.shutdown()
+
+
+def test_core_train_runs_the_patch_net_epochs_on_two_ray_workers(tmp_path, monkeypatch, capsys):
+    """`python -m core train ... --address local --workers 2`: each epoch on Ray Train, the
+    epoch's checkpoint kept under the fold run, the model folder as without Ray."""
+    import json
+
+    import ray
+
+    from core.cli import main
+    from core.datasets.synthetic import write_cbis_archive
+
+    monkeypatch.setenv("MAMMO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("MAMMO_RUNS", str(tmp_path / "runs"))
+    data = write_cbis_archive(tmp_path / "CBIS", 24, seed=4, long_side=384)
+    recipe = tmp_path / "patch.yaml"  # one epoch, no head-only epoch: one Ray Train run
+    recipe.write_text(Path("recipes/seed000_patch_dense_lite0.yaml").read_text().replace("head_epochs: 1", "head_epochs: 0"))
+    try:
+        code = main(["--models-dir", str(tmp_path / "models"), "train", str(recipe), "--smoke", "--dataset", "cbis", "--data", str(data), "--address", "local", "--workers", "2"])
+    finally:
+        ray.shutdown()
+    out = capsys.readouterr().out
+    assert code == 0 and "patch net epochs on Ray Train: 2 worker(s) on a local Ray instance, CPU" in out
+    fold = tmp_path / "runs" / "lesion_runs" / "patch-lite0-dense-smoke"
+    assert sorted(p.name for p in (fold / "ray_fold0").iterdir() if p.name.startswith("epoch")) == ["epoch000"]
+    card = json.loads((tmp_path / "models" / "patch-lite0-dense-smoke" / "card.json").read_text())
+    assert card["data"]["dataset"] == "cbis" and card["oof"]
+    # kinds that train in one process say so instead of ignoring the address
+    assert main(["train", "recipes/seed002_unet_bcir.yaml", "--smoke", "--address", "local"]) == 2

@@ -105,7 +105,7 @@ def draw(by_name: dict[str, dict[str, Any]], chosen: Sequence[str], task: str, c
         pair = (a, b)
     if len(cards) < len(chosen):
         st.caption(":material/info: Left out (no complete out-of-fold run in this task): " + ", ".join(privacy.md_escape(n) for n in chosen if n not in named) + ".")
-    tabs = st.tabs(["Slices", "Disagreements", "Operating points", "Decision curves"])
+    tabs = st.tabs(["Slices", "Disagreements", "Operating points", "Decision curves", "Recalibration"])
     with tabs[0]:
         _slices_part(cards, named, task, pair, stamp)
     with tabs[1]:
@@ -114,6 +114,34 @@ def draw(by_name: dict[str, dict[str, Any]], chosen: Sequence[str], task: str, c
         _operating_part(named, task, pair, stamp)
     with tabs[3]:
         _decision_part(named, colors)
+    with tabs[4]:
+        _recalibration_part(chosen)
+
+
+def _recalibration_part(chosen: Sequence[str]) -> None:
+    """The session's recalibration profiles of the chosen models (fitted on Explore, on a labelled
+    data folder): what each changed, out of fold on that data, and the one switch that applies them."""
+    from ui import profiles
+
+    st.caption("Will a threshold hold on your data? Thresholds and probabilities here are the models' own, chosen on MIAS validation parts. "
+               "With a labelled data folder (class folders, CBIS-DDSM or Mini-DDSM layout) picked in the sidebar, [Explore](explore) → "
+               "*Evaluate the chosen models on this data* → *Fit threshold and calibration* fits each model's threshold and a Platt or "
+               "isotonic calibration with patient-level cross-validation, shows before and after, and applies them on Explore and Upload "
+               "for this session only.")
+    held = {n: p for n, p in profiles.stored().items() if n in chosen}
+    if not held:
+        st.info("No recalibration in this session for the chosen models.", icon=":material/tune:")
+        return
+    profiles.switch("compare")
+    rows = []
+    for name, p in held.items():
+        for arm in ("before", "after"):
+            figs = p.cross_validated.get(arm) or {}
+            rows.append({"model": name, "": "as shipped" if arm == "before" else f"recalibrated ({p.method})", "fitted on": p.fitted_on,
+                         "films": p.n_films, **{k: (round(float(v), 3) if isinstance(v, (int, float)) else v) for k, v in figs.items()}})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="judge_recalibration")
+    st.caption("Out of fold on the user's data (each film judged by a calibration and threshold fitted without its patient); point values, "
+               "their intervals are on Explore.")
 
 
 def _slices_part(cards, named, task, pair, stamp) -> None:
