@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_kit import SHOTS, settle, streamlit_server
+from browser_kit import REPO, SHOTS, settle, streamlit_server
 
 # url path, page title, screenshot name, an element the page must end up showing
 # (the last thing each page draws, so the screenshot is of the finished page)
@@ -73,12 +73,18 @@ def _shoot_judging_tabs(page) -> None:
     tabs = page.locator('[data-testid="stTabs"]').filter(has=page.get_by_role("tab", name="Decision curves"))
     tabs.first.wait_for(timeout=120_000)
     for name, must in (("Slices", '[data-testid="stDataFrame"]'), ("Disagreements", "text=Films a model is confidently wrong on"),
-                       ("Operating points", "text=other folds"), ("Decision curves", ".js-plotly-plot")):
+                       ("Operating points", "text=other folds"), ("Decision curves", ".js-plotly-plot"),
+                       ("Recalibration", "text=No recalibration in this session")):
         page.get_by_role("tab", name=name).click()
         tabs.first.locator(f'[role="tabpanel"]:visible >> {must}').first.wait_for(timeout=60_000)
         settle(page)
         _no_exception(page)
         tabs.first.screenshot(path=str(SHOTS / f"compare_{name.lower().replace(' ', '_')}.png"))
+    button = page.get_by_role("button", name="Download report (HTML)")  # the report: built when clicked, one self-contained file
+    with page.expect_download(timeout=120_000) as download:
+        button.click()
+    html = Path(download.value.path()).read_text()
+    assert html.startswith("<!DOCTYPE html>") and "Plotly" in html and str(REPO) not in html
 
 
 def _viewer(page):
