@@ -87,6 +87,14 @@ def _shoot_judging_tabs(page) -> None:
     assert html.startswith("<!DOCTYPE html>") and "Plotly" in html and str(REPO) not in html
 
 
+def _one_table_row_per_model(page, models) -> None:
+    """One comparison table on the page, with a row for each model (and its conformal set at 90 %)."""
+    table = page.locator('[data-testid="stDataFrame"]').filter(has_text="set at 90%")
+    assert table.count() == 1
+    for name in models:
+        assert table.filter(has_text=name).count() == 1
+
+
 def _viewer(page):
     return page.locator('[data-testid="stVerticalBlock"]').filter(has_text="The mammogram, with any model").filter(has=page.locator(".js-plotly-plot")).last
 
@@ -179,10 +187,7 @@ def test_every_page_and_upload(browser, app_url):
         settle(page, 300)
         _no_exception(page)
         # one comparison table, one row a model, with the conformal set; one viewer; each model's detail collapsed
-        table = page.locator('[data-testid="stDataFrame"]').filter(has_text="set at 90%")
-        assert table.count() == 1
-        for name in models:
-            assert table.filter(has_text=name).count() == 1
+        _one_table_row_per_model(page, models)
         assert page.locator('[data-testid="stSelectbox"]').filter(has_text="Map layer").count() == 1
         assert page.locator('[data-testid="stExpander"]').filter(has_text=" — ").count() >= len(models)
         assert page.locator('[data-testid="stImage"]:not([data-testid="stExpander"] *)').count() <= 1  # no mammogram per model (inputs sit in the detail expanders)

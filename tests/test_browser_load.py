@@ -12,7 +12,7 @@ import time
 import pytest
 
 from browser_kit import SHOTS, settle, streamlit_server
-from test_browser import _live_cards, _no_exception, _pick_layer, _viewer
+from test_browser import _live_cards, _no_exception, _one_table_row_per_model, _pick_layer, _viewer
 
 VISITORS = 3
 # Records, from the moment it is installed, whether anything outside the viewer (the comparison
@@ -83,10 +83,7 @@ def test_three_visitors_at_once_queue_viewer_fragment_and_backward_map(browser, 
     for page in pages:
         settle(page, 180)
         _no_exception(page)
-        table = page.locator('[data-testid="stDataFrame"]').filter(has_text="set at 90%")
-        assert table.count() == 1
-        for name in models:
-            assert table.filter(has_text=name).count() == 1
+        _one_table_row_per_model(page, models)
     a = pages[-1]
     a.screenshot(path=str(SHOTS / "load_table.png"))
 

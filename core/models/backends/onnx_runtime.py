@@ -60,10 +60,7 @@ def threads() -> int:
         workers = model_workers()
     except Exception:  # noqa: BLE001 - the dashboard package is optional here
         workers = 1
-    cores = os.cpu_count() or 1
-    if os.environ.get("OMP_NUM_THREADS", "").isdigit():  # the process was given its share (e.g. one test worker of two)
-        cores = min(cores, int(os.environ["OMP_NUM_THREADS"]))
-    return max(1, cores // workers)
+    return max(1, (os.cpu_count() or 1) // workers)
 
 
 def cache_dir() -> Path:
