@@ -51,6 +51,12 @@ def _net_of(run: dict[str, Any]):
     return _patch_net({"architecture": run["recipe"]["train"]}, run["net"])
 
 
+def _film_side(recipe: dict[str, Any], fold: int) -> int:
+    """The films' side: the one the patch model's fold run saw (a smoke run's is smaller)."""
+    run = load_run(recipe["over"], fold)
+    return int((run["recipe"] if run else recipe).get("input_max_side", 1024))
+
+
 def run_fold(recipe: dict[str, Any], data, fold: int, out: Path, log=print) -> None:
     over = recipe["over"]
     run = load_run(over, fold)
@@ -92,7 +98,7 @@ def train_map_top_kind(recipe: dict[str, Any], options: TrainOptions, log=print)
         recipe = smoke_name(recipe) | {"over": recipe["over"] + "-smoke"}
         recipe["train"] = dict(recipe.get("train", {}), top_epochs=3)
     records = load_records(recipe, options)
-    data = recipe_films(records, int(recipe.get("input_max_side", 1024)), options, log)
     folds = options.folds or ((0,) if options.smoke else tuple(range(K)))
+    data = recipe_films(records, _film_side(recipe, folds[0]), options, log)
     run_folds(recipe, data, folds, run_fold, fresh=options.smoke or options.restart, log=log)
     return [pack_top(recipe, records, options, log=log)]

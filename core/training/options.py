@@ -6,6 +6,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SMOKE_FILMS = 40  # a smoke run trains one tiny fold on the first films only
+# ... and its dense patch nets see the films at half MIAS's native side: a smoke run proves the
+# plumbing (fold run, maps, packing, cards), and dense maps at 1,024 px were most of CI's time
+SMOKE_MAX_SIDE = 512
+
+
+def smoke_side(recipe_side: int) -> int:
+    """The film side a smoke run of a recipe uses: its own, or `SMOKE_MAX_SIDE` when larger."""
+    return min(int(recipe_side), SMOKE_MAX_SIDE)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from core.training.folds import K, fold_parts, run_folds
 from core.training.data import load_records, recipe_films, with_dataset
 from core.training.device import resolve_device
 from core.training.kinds import register_kind
-from core.training.options import TrainOptions
+from core.training.options import TrainOptions, smoke_side
 from core.training.pack import pack_patch
 from core.training.recipe import smoke_name
 from core.training.patch_loop import PatchRecipe, choose_rules, fold_maps, train_map_top, train_patch_net
@@ -92,6 +92,7 @@ def train_patch_dense(recipe: dict[str, Any], options: TrainOptions, log=print) 
     if options.smoke:
         recipe = smoke_name(recipe)
         recipe["train"] = dict(recipe.get("train", {}), **SMOKE_TRAIN) | {"head_epochs": min(1, int(recipe.get("train", {}).get("head_epochs", 1)))}
+        recipe["input_max_side"] = smoke_side(recipe.get("input_max_side", 1024))
     records = load_records(recipe, options)
     data = recipe_films(records, int(recipe.get("input_max_side", 1024)), options, log)
     folds = options.folds or ((0,) if options.smoke else tuple(range(K)))
