@@ -1,8 +1,15 @@
 """Lesion-geometry models end to end through the real CLI on 40 MIAS films (one fold):
-fold run -> packed folders -> registry -> maps on the original grid -> leaderboard check."""
+fold run -> packed folders -> registry -> maps on the original grid -> leaderboard check.
+
+`train` runs the command's own entry point (`core.cli.main`) in this process, as
+tests/test_train_command.py does, to spare a torch import per recipe; `predict`, `evaluate`
+and `leaderboard` run as users run them, in a child process.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -18,11 +25,23 @@ def cli(models_dir: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "core", "--models-dir", str(models_dir), *args], cwd=REPO, capture_output=True, text=True, timeout=1500)
 
 
+def train(models_dir: Path, recipe: str, data: Path) -> subprocess.CompletedProcess:
+    """`python -m core train <recipe> --smoke` through `core.cli.main` in this process."""
+    from core.cli import main
+    from core.models import registry
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["--models-dir", str(models_dir), "train", str(REPO / recipe), "--smoke", "--data", str(data)])
+    registry.clear_cache()  # the next step reads the folders this run wrote
+    return subprocess.CompletedProcess(["train", recipe], code, out.getvalue(), err.getvalue())
+
+
 @pytest.fixture(scope="module")
 def lesion_models(tmp_path_factory, shared_data) -> Path:
     out = tmp_path_factory.mktemp("lesion_models")
     for recipe in ("recipes/seed000_patch_dense_lite0.yaml", "recipes/seed002_unet_bcir.yaml"):
-        p = cli(out, "train", recipe, "--smoke", "--data", str(shared_data))
+        p = train(out, recipe, shared_data)
         assert p.returncode == 0, p.stderr[-2000:]
     return out
 
@@ -108,7 +127,7 @@ def test_smoke_ensemble_with_tta_over_the_lesion_models(lesion_models, shared_da
     from core.models import registry
     from core.models.composites import tta
 
-    p = cli(lesion_models, "train", "recipes/seed004_ensemble_stage1_tta.yaml", "--smoke", "--data", str(shared_data))
+    p = train(lesion_models, "recipes/seed004_ensemble_stage1_tta.yaml", shared_data)
     assert p.returncode == 0, p.stderr[-2000:]
     card = registry.card("ens-stage1-tta-smoke", lesion_models)
     assert card["kind"] == "ensemble" and card["members"] and set(card["members"]) <= {"unet-bcir-lite0-smoke", "patch-lite0-dense-smoke"}
@@ -145,13 +164,13 @@ def test_smoke_hierarchy_rebuilt_on_the_lesion_models(lesion_models, shared_data
 
     for recipe, name in (("recipes/seed004_ensemble_stage1_tta.yaml", "ens-stage1-tta-smoke"), ("recipes/seed004_ensemble_stage2_tta.yaml", "ens-stage2-tta-smoke")):
         if not (lesion_models / name / "card.json").exists():  # the test above may have built it
-            p = cli(lesion_models, "train", recipe, "--smoke", "--data", str(shared_data))
+            p = train(lesion_models, recipe, shared_data)
             assert p.returncode == 0, p.stderr[-2000:]
     s2 = registry.card("ens-stage2-tta-smoke", lesion_models)
     outside = pd.read_csv(Path(s2["_folder"]) / "oof_outside_task.csv")
     assert set(outside["truth"]) == {"normal"} and outside["threshold"].notna().all()  # stage 2's opinion on normal films
 
-    p = cli(lesion_models, "train", "recipes/seed001_hierarchy_lesion.yaml", "--smoke", "--data", str(shared_data))
+    p = train(lesion_models, "recipes/seed001_hierarchy_lesion.yaml", shared_data)
     assert p.returncode == 0, p.stderr[-2000:]
     registry.clear_cache()
     card = registry.card("hierarchy-lesion", lesion_models)  # a smoke hierarchy keeps its recipe name (as seed001_hierarchy)
@@ -209,15 +228,15 @@ def test_smoke_flat_model_on_the_lesion_backbone(lesion_models, shared_data, smo
     from core.models.fold_runs import run_dir
     from core.models import registry
 
-    p = cli(lesion_models, "train", "recipes/seed001_flat3_lesion_maps.yaml", "--smoke", "--data", str(shared_data))
+    p = train(lesion_models, "recipes/seed001_flat3_lesion_maps.yaml", shared_data)
     assert p.returncode == 0, p.stderr[-2000:]
     card = registry.card("flat3-lite0-maps-smoke", lesion_models)
     assert card["kind"] == "patch_dense_e2e" and card["members"] == ["patch-lite0-dense-smoke"] and card["seed_system"] == "001"
     run = torch.load(run_dir("flat3-lite0-maps-smoke") / "fold0.pt", map_location="cpu", weights_only=False)
     records = load_dataset("mias", shared_data)[:40]
-    train = fold_parts(records, 0)["train"]
-    normals = sum(records[i].label == "normal" for i in train)
-    assert run["train_films"] == len(train) - normals + max(1, round(normals / 4))
+    train_part = fold_parts(records, 0)["train"]
+    normals = sum(records[i].label == "normal" for i in train_part)
+    assert run["train_films"] == len(train_part) - normals + max(1, round(normals / 4))
     oof = pd.read_csv(Path(card["_folder"]) / "oof_predictions.csv")
     assert {"p_normal", "p_benign", "p_malignant"} <= set(oof.columns) and np.allclose(oof[["p_normal", "p_benign", "p_malignant"]].sum(axis=1), 1, atol=1e-4)
     from core.io.reader import read_image
