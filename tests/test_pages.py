@@ -74,6 +74,19 @@ def _ok(at) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
+def _decisions(at) -> list:
+    return [m for m in at.metric if m.label.startswith("decision:")]
+
+
+def _open_details(at, prefix: str, models: list[str]):
+    """Open each model's detail expander (drawn only when open) and rerun, as a click does."""
+    for name in models:
+        at.session_state[f"{prefix}_detail_{name}"] = True
+    at.run()
+    _ok(at)
+    return at
+
+
 def _open(page: str, models: list[str] | None = None):
     at = _app(models)
     at.run()
@@ -314,7 +327,9 @@ def test_explore_sample_filters_and_map_layers():
     if not models:
         assert any("Choose models" in i.value for i in at.info)
         return
-    assert len([m for m in at.metric if m.label.startswith("decision:")]) == len(models)
+    assert not _decisions(at), "a collapsed detail is not drawn"
+    at = _open_details(at, "explore", models)
+    assert len(_decisions(at)) == len(models)
     assert sum("in its" in c.value or "not in its data" in c.value for c in at.caption) >= len(models)
     table = next(d.value for d in at.dataframe if "decision" in d.value.columns)
     assert table["model"].tolist() == models and table["truth"].notna().all()  # one row a model, truth known on the sample
@@ -345,7 +360,10 @@ def test_explore_map_layers_of_any_kind(maps_model, monkeypatch):
     assert thr.value == 0.5
     captions = " ".join(c.value for c in at.caption).replace("\\", "")  # captions are markdown-escaped
     assert "magenta outline: ≥ 0.50" in captions, captions
+    assert not any("lesion map" in m.value for m in at.markdown), "the detail is drawn when opened"
+    at = _open_details(at, "explore", [name])
     assert any("lesion map" in m.value for m in at.markdown), "the stage trace is drawn"
+    thr = at.slider(key=f"explore_zoom_thr_{name}::segmentation")
     thr.set_value(0.2).run()
     _ok(at)
     assert "magenta outline: ≥ 0.20" in " ".join(c.value for c in at.caption).replace("\\", "")
@@ -382,8 +400,9 @@ def test_upload_sample_dicom_and_corrupt_file(sample_dicom):
     assert "dicom" in meta["value"].tolist()
     assert not any(k in " ".join(meta["field"]) for k in ("patient", "name", "birth", "accession"))
     if models:
-        decisions = [m for m in at.metric if m.label.startswith("decision:")]
-        assert len(decisions) == len(models)
+        assert not _decisions(at), "a collapsed detail is not drawn"
+        at = _open_details(at, "upload", models)
+        assert len(_decisions(at)) == len(models)
         assert len(at.selectbox(key="upload_zoom_layer").options) >= len(models) + 1  # one viewer, every model's maps
         assert [d.label for d in at.get("download_button")] == ["Overlays (PNG)", "Probabilities (CSV)"]
     # a corrupt file: one friendly line, no exception

@@ -53,6 +53,12 @@ def _ok(at) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
+def _table_models(at) -> list[str]:
+    """The models in the page's comparison table (one row a model), or [] when none is drawn."""
+    tables = [d.value for d in at.dataframe if "decision" in d.value.columns and "model" in d.value.columns]
+    return tables[0]["model"].tolist() if tables else []
+
+
 # --------------------------------------------------------------------------- units
 def test_bounded_cache_is_lru_and_bounded():
     c = session_cache.BoundedCache(2)
@@ -99,14 +105,14 @@ def test_second_session_cannot_see_the_first_sessions_upload(sample_dicom):
     assert len(first.session_state["_session_images"]) == 1
     if models:
         assert len(first.session_state["_session_runs"]) == len(models)
-        assert [m for m in first.metric if m.label.startswith("decision:")]
+        assert _table_models(first) == models  # the comparison table, one row a model
         assert first.get("plotly_chart")  # probabilities and the zoomable mammogram
     second = _app("pages/upload.py", models)
     second.run()
     _ok(second)
     assert any("Drop a mammogram" in i.value for i in second.info)
     assert "_session_images" not in second.session_state and "_session_runs" not in second.session_state
-    assert not [m for m in second.metric if m.label.startswith("decision:")]
+    assert not _table_models(second)
     # nothing about the upload is in a process-wide cache either: no st.cache_data function takes image bytes
     from ui import cached
 
@@ -156,7 +162,7 @@ def test_sample_button_then_adding_a_model_runs_only_that_model():
     _ok(at)
     runs = at.session_state["_session_runs"]
     assert runs.get(key) is first_run  # not recomputed
-    assert len(runs) == 2 and len([m for m in at.metric if m.label.startswith("decision:")]) == 2
+    assert len(runs) == 2 and _table_models(at) == [a, b]
     assert at.selectbox(key="upload_zoom_layer").options  # every map of both models is a layer of the zoomable view
 
 

@@ -22,15 +22,22 @@ def table_height(rows: int) -> int:
     return 35 * (rows + 1) + 3
 
 
-def detail(run: inference.ModelRun, color: str | None, badge: str | None = None) -> None:
+def detail(run: inference.ModelRun, color: str | None, badge: str | None = None, key: str | None = None) -> None:
     """One model's detail in a collapsed expander: decision, probabilities, conformal set,
     stage trace (members of an ensemble, stages of a hierarchy) and what its network sees.
-    With a session recalibration profile on, the decision and probabilities are the profile's, labelled so."""
+    With a `key` it is drawn only while open (opening it reruns the page from the session's
+    cached runs): fifteen models' details were most of a warm upload's page time. With a
+    session recalibration profile on, the decision and probabilities are the profile's, labelled so."""
     shipped = run
     run, profile = profiles.recalibrated(run)
     icon = ":material/error:" if not run.ok else ":material/analytics:"
-    title = f"{run.name} — {run.decision}" + (f" ({run.task})" if run.task else "")
-    with st.expander(title, icon=icon):
+    coverage = float(st.session_state.get("coverage", 0.9))
+    chosen = inference.prediction_set(shipped, cached.card_by_name().get(shipped.name), coverage)
+    title = f"{run.name} — {run.decision}" + (f" ({run.task})" if run.task else "") + (f" · uncertain at {coverage:.0%}" if chosen and len(chosen) > 1 else "")
+    box = st.expander(title, icon=icon, key=key, on_change="rerun") if key else st.expander(title, icon=icon)
+    with box:
+        if key and not box.open:
+            return
         st.markdown(f"<span style='color:{color or '#444'}'>●</span> **{privacy.md_escape(run.name)}**", unsafe_allow_html=True)
         if not run.ok:
             messages.show_error(run.error or "no prediction", icon=":material/error:")
@@ -40,7 +47,7 @@ def detail(run: inference.ModelRun, color: str | None, badge: str | None = None)
         if profile is not None:
             st.caption(f":material/tune: **{privacy.md_escape(profiles.badge(profile))}** · as shipped: "
                        + privacy.md_escape(inference.probability_text(shipped)) + f", decision {privacy.md_escape(shipped.decision)}")
-        _prediction_set(shipped)
+        _prediction_set(chosen, coverage)
         if badge:
             st.caption(badge)
         _trace(run)
@@ -85,9 +92,7 @@ def _recalibrated_rows(frame, runs: Sequence[inference.ModelRun], coverage: floa
     return frame
 
 
-def _prediction_set(run: inference.ModelRun) -> None:
-    coverage = float(st.session_state.get("coverage", 0.9))
-    chosen = inference.prediction_set(run, cached.card_by_name().get(run.name), coverage)
+def _prediction_set(chosen: Sequence[str] | None, coverage: float) -> None:
     if chosen is None:
         return
     if len(chosen) > 1:

@@ -1,5 +1,5 @@
 """One image's report, the same on Upload and Explore: the comparison table, one zoomable viewer
-with any model's map, each model's detail in an expander."""
+with any model's map, each model's detail in an expander drawn when opened."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def image_report(key: Hashable, view: ImageView, reader: analysis.ImageReader, n
     table, middle = st.container(), st.container()
     st.markdown("**Each model's detail**")
     try:
-        runs = analysis.run_all(key, names, reader, lambda r: predictions.detail(r, colors.get(r.name), (badges or {}).get(r.name)),
+        runs = analysis.run_all(key, names, reader, lambda r: predictions.detail(r, colors.get(r.name), (badges or {}).get(r.name), key=f"{prefix}_detail_{r.name}"),
                                 with_input=with_input, summary=lambda rs: predictions.comparison(rs, record, prefix), head=table)
     except MammoError as exc:
         messages.friendly_error(exc, "This image could not be analysed")
