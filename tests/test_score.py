@@ -1,6 +1,6 @@
 """`python -m core score` on Ray Data (local mode) and `evaluate --predictions`.
 
-A 20-file synthetic archive (copies of the embedded sample, one corrupt) is scored by one
+A 12-file synthetic archive (copies of the embedded sample, one corrupt) is scored by one
 torch and one Keras model; the first run is interrupted after a few batches and a second
 run resumes it. The evaluation of the output is checked against scikit-learn computed here.
 """
@@ -20,7 +20,7 @@ from core.models import registry
 pytest.importorskip("ray")
 
 TORCH, KERAS = "patch-lite0-dense", "s2-mobilenet-keras"  # shipped, both readable as stage 2 (benign vs malignant); the torch one has scored maps
-N_FILES = 20
+N_FILES = 12
 
 
 def _models() -> list[str]:
