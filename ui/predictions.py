@@ -26,7 +26,8 @@ def detail(run: inference.ModelRun, color: str | None, badge: str | None = None,
     """One model's detail in a collapsed expander: decision, probabilities, conformal set,
     stage trace (members of an ensemble, stages of a hierarchy) and what its network sees.
     With a `key` it is drawn only while open (opening it reruns the page from the session's
-    cached runs): fifteen models' details were most of a warm upload's page time. With a
+    cached runs), so a page of fifteen models sends their labels, not fifteen inputs and traces
+    nobody opened; the label says the decision and an uncertain conformal set. With a
     session recalibration profile on, the decision and probabilities are the profile's, labelled so."""
     shipped = run
     run, profile = profiles.recalibrated(run)
