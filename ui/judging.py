@@ -19,6 +19,7 @@ import streamlit as st
 from core import privacy
 from core.labels import space
 from core.dashboard import charts
+from ui import profiles
 
 COMPLETE_ONLY = "The judging parts need models with a complete out-of-fold run (every film held out once) in this task."
 
@@ -121,8 +122,6 @@ def draw(by_name: dict[str, dict[str, Any]], chosen: Sequence[str], task: str, c
 def _recalibration_part(chosen: Sequence[str]) -> None:
     """The session's recalibration profiles of the chosen models (fitted on Explore, on a labelled
     data folder): what each changed, out of fold on that data, and the one switch that applies them."""
-    from ui import profiles
-
     st.caption("Will a threshold hold on your data? Thresholds and probabilities here are the models' own, chosen on MIAS validation parts. "
                "With a labelled data folder (class folders, CBIS-DDSM or Mini-DDSM layout) picked in the sidebar, [Explore](explore) → "
                "*Evaluate the chosen models on this data* → *Fit threshold and calibration* fits each model's threshold and a Platt or "
