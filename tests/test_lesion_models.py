@@ -1,9 +1,9 @@
 """Lesion-geometry models end to end through the real CLI on 40 MIAS films (one fold):
 fold run -> packed folders -> registry -> maps on the original grid -> leaderboard check.
 
-`train` runs the command's own entry point (`core.cli.main`) in this process, as
-tests/test_train_command.py does, to spare a torch import per recipe; `predict`, `evaluate`
-and `leaderboard` run as users run them, in a child process.
+Every command runs the command's own entry point (`core.cli.main`) in this process, as
+tests/test_train_command.py does, to spare a torch import per call; `predict` with its saved
+maps also runs as users run it, in a child process.
 """
 
 from __future__ import annotations
@@ -25,16 +25,21 @@ def cli(models_dir: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "core", "--models-dir", str(models_dir), *args], cwd=REPO, capture_output=True, text=True, timeout=1500)
 
 
-def train(models_dir: Path, recipe: str, data: Path) -> subprocess.CompletedProcess:
-    """`python -m core train <recipe> --smoke` through `core.cli.main` in this process."""
+def command(models_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """`python -m core --models-dir <models_dir> <args>` through `core.cli.main` in this process."""
     from core.cli import main
     from core.models import registry
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["--models-dir", str(models_dir), "train", str(REPO / recipe), "--smoke", "--data", str(data)])
-    registry.clear_cache()  # the next step reads the folders this run wrote
-    return subprocess.CompletedProcess(["train", recipe], code, out.getvalue(), err.getvalue())
+        code = main(["--models-dir", str(models_dir), *args])
+    registry.clear_cache()  # the next step reads the folders this call may have written
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
+def train(models_dir: Path, recipe: str, data: Path) -> subprocess.CompletedProcess:
+    """`python -m core train <recipe> --smoke`, in this process."""
+    return command(models_dir, "train", str(REPO / recipe), "--smoke", "--data", str(data))
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +109,7 @@ def test_cli_predict_returns_the_maps_and_leaderboard_reproduces_them(lesion_mod
     assert {"segmentation", "patch_scores"} <= set(kinds.values())
     assert len(list(tmp_path.glob("*.png"))) == sum(len(r["maps"]) for r in rows)
     assert str(sample_dicom.name) not in p.stdout  # files are named by a neutral label
-    p = cli(lesion_models, "leaderboard", "--check")
+    p = command(lesion_models, "leaderboard", "--check")
     assert p.returncode == 0 and "DIFF" not in p.stdout, p.stdout[-1500:]
 
 
@@ -190,16 +195,16 @@ def test_smoke_hierarchy_rebuilt_on_the_lesion_models(lesion_models, shared_data
     assert flat3["macro_f1"]["value"] == pytest.approx(f1_score(oof["truth"], oof["pred"], average="macro", labels=["normal", "benign", "malignant"], zero_division=0))
     assert "patch-lite0-dense-smoke" in {d["flat"] for d in card["flat_vs_hierarchy"]}  # every flat 3-class model with out-of-fold rows
 
-    p = cli(lesion_models, "predict", str(sample_dicom), "--model", card["name"], "--json")
+    p = command(lesion_models, "predict", str(sample_dicom), "--model", card["name"], "--json")
     assert p.returncode == 0, p.stderr[-2000:]
     got = json.loads(p.stdout)
     text = json.dumps(got)
     assert "stage 1" in text and card["stage1"] in text
-    p = cli(lesion_models, "evaluate", "--model", card["name"], "--data", str(smoke_films), "--bootstrap", "50", "--json")
+    p = command(lesion_models, "evaluate", "--model", card["name"], "--data", str(smoke_films), "--bootstrap", "50", "--json")
     assert p.returncode == 0, p.stderr[-2000:]
     judged = json.loads(p.stdout)
     assert judged["split"] == "test" and 0 < judged["n_images"] < 40 and "macro_f1" in judged["metrics"]
-    p = cli(lesion_models, "leaderboard", "--check")
+    p = command(lesion_models, "leaderboard", "--check")
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     assert "hierarchy-lesion " in p.stdout and "hierarchy − patch-lite0-dense-smoke macro_f1" in p.stdout
 
@@ -246,10 +251,10 @@ def test_smoke_flat_model_on_the_lesion_backbone(lesion_models, shared_data, smo
     film = next(r for r in records if r.image_id == held_out["image_id"])
     got = kinds.fold_model(card, 0).predict_proba([read_image(Path(film.path))])[0]
     np.testing.assert_allclose(got, held_out[["p_normal", "p_benign", "p_malignant"]].to_numpy(float), atol=1e-4)
-    assert "flat3-lite0-maps-smoke" in cli(lesion_models, "models").stdout
-    p = cli(lesion_models, "predict", str(sample_dicom), "--model", "flat3-lite0-maps-smoke", "--json")
+    assert "flat3-lite0-maps-smoke" in command(lesion_models, "models").stdout
+    p = command(lesion_models, "predict", str(sample_dicom), "--model", "flat3-lite0-maps-smoke", "--json")
     assert p.returncode == 0 and json.loads(p.stdout)[0]["task"] == "flat3", p.stderr[-1500:]
-    p = cli(lesion_models, "evaluate", "--model", "flat3-lite0-maps-smoke", "--dataset", "mias", "--data", str(smoke_films), "--split", "test", "--bootstrap", "50")
+    p = command(lesion_models, "evaluate", "--model", "flat3-lite0-maps-smoke", "--dataset", "mias", "--data", str(smoke_films), "--split", "test", "--bootstrap", "50")
     assert p.returncode == 0 and "macro_f1" in p.stdout, p.stderr[-1500:]
-    p = cli(lesion_models, "leaderboard", "--check")
+    p = command(lesion_models, "leaderboard", "--check")
     assert p.returncode == 0 and "DIFF" not in p.stdout, p.stdout[-1500:]

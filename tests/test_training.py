@@ -1,8 +1,15 @@
 """Smoke training (one tiny epoch) of a torch and a Keras recipe through the real CLI, then
-the trained folders through the registry: load, predict, explain, integrity check, hierarchy."""
+the trained folders through the registry: load, predict, explain, integrity check, hierarchy.
+
+`train` runs the command's own entry point (`core.cli.main`) in this process, as the other
+smoke-training files do, to spare a torch and a TensorFlow import per recipe; the tampered
+weights are refused by `predict` in a child process, as users run it.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -23,14 +30,22 @@ def cli(models_dir: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "core", "--models-dir", str(models_dir), *args], cwd=REPO, capture_output=True, text=True, timeout=900)
 
 
+def train(models_dir: Path, recipe: str, data: Path) -> None:
+    """`python -m core train <recipe> --smoke` through `core.cli.main` in this process."""
+    from core.cli import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        code = main(["--models-dir", str(models_dir), "train", str(REPO / recipe), "--smoke", "--data", str(data)])
+    registry.clear_cache()  # the next step reads the folders this run wrote
+    assert code == 0, err.getvalue()[-2000:]
+
+
 @pytest.fixture(scope="module")
 def smoke_models(tmp_path_factory, shared_data) -> Path:
     out = tmp_path_factory.mktemp("models")
-    for recipe in RECIPES.values():
-        p = cli(out, "train", recipe, "--smoke", "--data", str(shared_data))
-        assert p.returncode == 0, p.stderr[-2000:]
-    p = cli(out, "train", "recipes/seed001_hierarchy.yaml", "--smoke", "--data", str(shared_data))
-    assert p.returncode == 0, p.stderr[-2000:]
+    for recipe in (*RECIPES.values(), "recipes/seed001_hierarchy.yaml"):
+        train(out, recipe, shared_data)
     return out
 
 

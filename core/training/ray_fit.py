@@ -86,14 +86,14 @@ def fit_epoch_on_ray(net, opt, plan, data, cfg: dict[str, Any], weight, *, head_
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    if not ray.is_initialized():
-        ray.init(address=None if target.address == "local" else target.address, include_dashboard=False, log_to_driver=False,
-                 **({"num_cpus": max(2, target.num_workers)} if target.address == "local" else {}))
     name = f"epoch{epoch:03d}"
     done = target.storage / name / "result.pt"
-    if done.exists():
+    if done.exists():  # read back: no cluster needed
         saved = torch.load(done, weights_only=False)
     else:
+        if not ray.is_initialized():
+            ray.init(address=None if target.address == "local" else target.address, include_dashboard=False, log_to_driver=False,
+                     **({"num_cpus": max(2, target.num_workers)} if target.address == "local" else {}))
         def blob(obj) -> bytes:
             buf = io.BytesIO()
             torch.save(obj, buf)
