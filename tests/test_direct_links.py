@@ -2,7 +2,8 @@
 
 Each page's URL is the very first request a new `streamlit run streamlit_app.py` server
 gets: it must show the real app (our sidebar with the data folder and the model picker,
-our navigation) and not Streamlit's automatic pages/ menu. On the Upload page a hostile
+our navigation) and never Streamlit's automatic pages/ menu, not even for a moment (a probe
+watches every change of the page, tests/test_entry_navigation.py says why). On the Upload page a hostile
 DICOM (identifiers planted in its header, an identifying markdown file name) is uploaded
 through the browser: neither the page nor the server log may show a planted value.
 Skipped with a reason when Playwright or Debian's chromium is missing.
@@ -10,14 +11,16 @@ Skipped with a reason when Playwright or Debian's chromium is missing.
 
 from __future__ import annotations
 
+import json
 
 import pytest
 
 from browser_kit import REPO, SHOTS, settle, streamlit_server
 from test_browser import _no_exception
+from test_entry_navigation import PROBE
 from test_privacy import MARK, _dicom, _dicom_bytes
 
-PAGES = [("upload", "Upload a mammogram"), ("explore", "Explore the data"),
+PAGES = [("", "Mammography AI workbench"), ("upload", "Upload a mammogram or a study"), ("explore", "Explore the data"),
          ("compare", "Compare models"), ("model_cards", "Model cards")]
 
 
@@ -39,13 +42,17 @@ def test_direct_link_on_a_fresh_server(browser, tmp_path, path, title):
     data_root.mkdir()
     with streamlit_server(log_path, "--data", str(data_root)) as url:
         ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
+        ctx.add_init_script(f"window.__heading = {json.dumps(title)};" + PROBE)
         page = ctx.new_page()
         page.goto(f"{url}/{path}")
         _real_app(page, title)
         settle(page, 300)
         _no_exception(page)
+        seen = page.evaluate("() => window.__seen")
+        assert "app_nav" in seen and "heading" in seen, seen
+        assert "file_menu" not in seen, f"Streamlit's file-name menu was shown {seen['file_menu']:.2f} s after opening"
         assert str(data_root) not in page.content()
-        page.screenshot(path=str(SHOTS / f"direct_{path}.png"))
+        page.screenshot(path=str(SHOTS / f"direct_{path or 'overview'}.png"))
         if path == "upload":
             name = "**ZQX Jane Doe** [ZQXlink](http:zqx.example) 19070707.dcm"
             page.locator('input[type="file"]').set_input_files(

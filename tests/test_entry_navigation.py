@@ -4,8 +4,9 @@ request, with nothing in Streamlit replaced (`ui/entry_navigation.py` says why i
 Streamlit 1.67 starts an app with a `pages/` folder in its legacy pages-folder mode: a first
 request for `/upload` would run pages/upload.py alone under an automatic menu of file names.
 `AppTest` starts every run in that mode, so the AppTest check below goes through the same
-hand-over as a fresh server's first request; the browser check opens a freshly started
-server at a page's URL and watches every change of the page for the file-name menu.
+hand-over as a fresh server's first request. The browser check is tests/test_direct_links.py:
+it opens a freshly started server at each page's URL and watches every change of the page
+(`PROBE` here) for the file-name menu.
 """
 
 from __future__ import annotations
@@ -63,26 +64,3 @@ def test_each_page_runs_inside_the_entry_script(page):
     assert [t.value for t in at.title] == [HEADINGS[page]]  # once (a page drawn twice would also repeat its widget keys)
     assert [m.label for m in at.sidebar.multiselect] == ["Models for live predictions"]
     assert script_runner._mpa_v1.__module__ == "streamlit.runtime.scriptrunner.script_runner"  # Streamlit's own
-
-
-@pytest.mark.parametrize("path, heading", [("/upload", "Upload a mammogram or a study"), ("/", "Mammography AI workbench")])
-def test_first_request_on_a_fresh_server_shows_the_apps_navigation(browser, tmp_path, path, heading):
-    """A freshly started server's very first request: the app's own navigation, its sidebar and
-    the page's heading, and never Streamlit's automatic menu of file names, not even for a moment."""
-    from browser_kit import streamlit_server
-
-    with streamlit_server(tmp_path / "server.log") as url:
-        ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
-        ctx.add_init_script(f"window.__heading = {json.dumps(heading)};" + PROBE)
-        page = ctx.new_page()
-        page.goto(url + path)
-        page.get_by_role("heading", name=heading).first.wait_for(timeout=180_000)
-        page.locator('[data-testid="stSidebar"]').get_by_text("Models for live predictions").first.wait_for(timeout=60_000)
-        page.wait_for_timeout(1500)
-        seen = page.evaluate("() => window.__seen")
-        nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
-        ctx.close()
-    assert "Upload a mammogram" in nav and "Model cards" in nav and "streamlit app" not in nav.lower(), nav
-    assert "app_nav" in seen and "heading" in seen, seen
-    assert "file_menu" not in seen, f"Streamlit's file-name menu was shown {seen['file_menu']:.2f} s after opening"
-    assert (tmp_path / "server.log").read_text().count("Traceback") == 0
