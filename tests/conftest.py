@@ -60,8 +60,8 @@ def browser():
 # mostly waits (browsers, Ray's start): with `-n 2 --dist loadfile` each file runs whole on one
 # worker (its module fixtures once), and two smoke-training files side by side slow each other
 # ~2x (the Mini-DDSM train-command smoke: 60 s alone, 132 s beside the lesion smokes).
-LONGEST_FIRST = ["test_lesion_models.py", "test_browser.py", "test_training.py", "test_browser_load.py", "test_score.py", "test_direct_links.py",
-                 "test_ray_train.py", "test_browser_evaluate.py", "test_train_command.py", "test_pages.py", "test_privacy.py", "test_serving_graphs.py",
+LONGEST_FIRST = ["test_train_command.py", "test_browser.py", "test_lesion_models.py", "test_browser_load.py", "test_training.py", "test_score.py",
+                 "test_direct_links.py", "test_pages.py", "test_browser_evaluate.py", "test_privacy.py", "test_serving_graphs.py",
                  "test_contract.py", "test_keras_torch.py", "test_study_pages.py", "test_session.py", "test_entry_navigation.py",
                  "test_ensemble_parts.py", "test_studies.py", "test_judging.py", "test_recalibration.py", "test_cli.py", "test_frameworks_together.py",
                  "test_html_report.py", "test_ci_skips.py", "test_evaluate_page.py"]
