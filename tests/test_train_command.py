@@ -124,8 +124,10 @@ def test_every_kind_smoke_trains_on_a_synthetic_minidds_archive(isolated, capsys
     models = isolated / "models"
     labels = {r.label for r in load_dataset("minidds", data)}
     assert labels == {"normal", "benign", "malignant"}
+    # seed 004's stage-1 TTA ensemble is tests/test_lesion_models.py's (its probabilities by hand);
+    # here the stage-1 ensemble kind is the stacked one, which the hierarchy then picks from
     recipes = ("seed000_patch_dense_lite0", "seed002_unet_bcir", "seed001_flat3_lesion_maps", "stage1_efficientnet_lite0_torch",
-               "seed004_ensemble_stage1_tta", "seed004_ensemble_stage2_tta", "seed001_hierarchy_lesion", "own_stage1_maps_stacked", "study_own_stage1_maps_stacked")
+               "seed004_ensemble_stage2_tta", "own_stage1_maps_stacked", "seed001_hierarchy_lesion", "study_own_stage1_maps_stacked")
     for recipe in recipes:
         code, out, err = _train(models, recipe, "minidds", data, capsys)
         assert code == 0, f"{recipe}: {err[-400:]}"
@@ -135,6 +137,8 @@ def test_every_kind_smoke_trains_on_a_synthetic_minidds_archive(isolated, capsys
         kinds[card.get("kind", "classifier")] = folder.name
         assert card["data"]["dataset"] == "minidds" or card.get("kind") in ("study",), folder.name
     assert {"patch_dense", "segmentation", "patch_dense_e2e", "ensemble", "hierarchy", "study"} <= set(kinds), kinds
+    hierarchy = _card(models, "hierarchy-lesion")
+    assert hierarchy["stage1"] == "own-stage1-maps-stacked-smoke" and hierarchy["stage2"] == "ens-stage2-tta-smoke", (hierarchy["stage1"], hierarchy["stage2"])
     _lesion_patches_learned_from_masks(isolated / "runs", "patch-lite0-dense-smoke")
     study = _card(models, "study-own-stage1-maps-stacked-smoke")
     assert study["members"] == ["own-stage1-maps-stacked-smoke"]
