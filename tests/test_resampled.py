@@ -84,3 +84,15 @@ def test_percentile_interval_needs_more_than_ten_finite_values():
     assert np.isnan(resampled.percentile_ci([0.5] * 10 + [float("nan")] * 50)[0])
     lo, hi = resampled.percentile_ci(np.linspace(0, 1, 101))
     assert lo == pytest.approx(0.025) and hi == pytest.approx(0.975)
+
+
+def test_midranks_are_scipys_average_ranks():
+    """The numpy ranks inside ROC-AUC's loop equal scipy's `rankdata` (ties averaged, NaN propagated)."""
+    from scipy.stats import rankdata
+
+    rng = np.random.default_rng(1)
+    for i in range(500):
+        n = int(rng.integers(0, 60))
+        s = rng.integers(0, 5, n).astype(float) if i % 2 else rng.random(n)
+        np.testing.assert_array_equal(resampled.midranks(s), rankdata(s))
+    assert np.isnan(resampled.midranks(np.array([0.2, np.nan, 0.1]))).all() and np.isnan(rankdata([0.2, np.nan, 0.1])).all()

@@ -78,7 +78,8 @@ def _epoch_worker(config: dict[str, Any]) -> None:
 
 def fit_epoch_on_ray(net, opt, plan, data, cfg: dict[str, Any], weight, *, head_only: bool, epoch: int, recipe, target: RayTarget) -> tuple[list[float], int]:
     """Train `net` (and `opt`) for one epoch of `plan` on Ray Train; both are updated in place.
-    An epoch whose checkpoint the storage already holds is read back, not rerun."""
+    An epoch whose checkpoint the storage already holds is read back, not rerun (nor is Ray
+    started for it)."""
     import io
 
     import ray
@@ -94,6 +95,7 @@ def fit_epoch_on_ray(net, opt, plan, data, cfg: dict[str, Any], weight, *, head_
         if not ray.is_initialized():
             ray.init(address=None if target.address == "local" else target.address, include_dashboard=False, log_to_driver=False,
                      **({"num_cpus": max(2, target.num_workers)} if target.address == "local" else {}))
+
         def blob(obj) -> bytes:
             buf = io.BytesIO()
             torch.save(obj, buf)
