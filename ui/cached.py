@@ -42,7 +42,10 @@ def _file_mtime(card: dict[str, Any], name: str) -> float:
 
 
 # --------------------------------------------------------------------------- cards
-@st.cache_data(show_spinner=False, max_entries=8)
+# `st.cache_resource`, not `cache_data`: the cards are read on every page run, by each model's
+# detail among others, and `cache_data` unpickled a copy of every card at each call (~0.15 s
+# of a warm upload's script run, py-spy). Nothing mutates a card; every session shares them.
+@st.cache_resource(show_spinner=False, max_entries=8)
 def _cards(root: str, stamp: tuple) -> list[dict[str, Any]]:
     from core.models import registry
 
