@@ -8,45 +8,20 @@ maps also runs as users run it, in a child process.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import REPO
-
-
-def cli(models_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "core", "--models-dir", str(models_dir), *args], cwd=REPO, capture_output=True, text=True, timeout=1500)
-
-
-def command(models_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    """`python -m core --models-dir <models_dir> <args>` through `core.cli.main` in this process."""
-    from core.cli import main
-    from core.models import registry
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["--models-dir", str(models_dir), *args])
-    registry.clear_cache()  # the next step reads the folders this call may have written
-    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
-
-
-def train(models_dir: Path, recipe: str, data: Path) -> subprocess.CompletedProcess:
-    """`python -m core train <recipe> --smoke`, in this process."""
-    return command(models_dir, "train", str(REPO / recipe), "--smoke", "--data", str(data))
+from cli_kit import child, in_process, smoke_train
 
 
 @pytest.fixture(scope="module")
 def lesion_models(tmp_path_factory, shared_data) -> Path:
     out = tmp_path_factory.mktemp("lesion_models")
     for recipe in ("recipes/seed000_patch_dense_lite0.yaml", "recipes/seed002_unet_bcir.yaml"):
-        p = train(out, recipe, shared_data)
+        p = smoke_train(out, recipe, shared_data)
         assert p.returncode == 0, p.stderr[-2000:]
     return out
 
@@ -102,14 +77,14 @@ def test_maps_on_the_original_grid_reproduce_their_scores(lesion_models, sample_
 
 
 def test_cli_predict_returns_the_maps_and_leaderboard_reproduces_them(lesion_models, sample_dicom, tmp_path):
-    p = cli(lesion_models, "predict", str(sample_dicom), "--json", "--save-maps", str(tmp_path))
+    p = child(lesion_models, "predict", str(sample_dicom), "--json", "--save-maps", str(tmp_path))
     assert p.returncode == 0, p.stderr[-1500:]
     rows = json.loads(p.stdout)
     kinds = {k: m["kind"] for r in rows for k, m in r["maps"].items()}
     assert {"segmentation", "patch_scores"} <= set(kinds.values())
     assert len(list(tmp_path.glob("*.png"))) == sum(len(r["maps"]) for r in rows)
     assert str(sample_dicom.name) not in p.stdout  # files are named by a neutral label
-    p = command(lesion_models, "leaderboard", "--check")
+    p = in_process(lesion_models, "leaderboard", "--check")
     assert p.returncode == 0 and "DIFF" not in p.stdout, p.stdout[-1500:]
 
 
@@ -132,7 +107,7 @@ def test_smoke_ensemble_with_tta_over_the_lesion_models(lesion_models, shared_da
     from core.models import registry
     from core.models.composites import tta
 
-    p = train(lesion_models, "recipes/seed004_ensemble_stage1_tta.yaml", shared_data)
+    p = smoke_train(lesion_models, "recipes/seed004_ensemble_stage1_tta.yaml", shared_data)
     assert p.returncode == 0, p.stderr[-2000:]
     card = registry.card("ens-stage1-tta-smoke", lesion_models)
     assert card["kind"] == "ensemble" and card["members"] and set(card["members"]) <= {"unet-bcir-lite0-smoke", "patch-lite0-dense-smoke"}
@@ -169,13 +144,13 @@ def test_smoke_hierarchy_rebuilt_on_the_lesion_models(lesion_models, shared_data
 
     for recipe, name in (("recipes/seed004_ensemble_stage1_tta.yaml", "ens-stage1-tta-smoke"), ("recipes/seed004_ensemble_stage2_tta.yaml", "ens-stage2-tta-smoke")):
         if not (lesion_models / name / "card.json").exists():  # the test above may have built it
-            p = train(lesion_models, recipe, shared_data)
+            p = smoke_train(lesion_models, recipe, shared_data)
             assert p.returncode == 0, p.stderr[-2000:]
     s2 = registry.card("ens-stage2-tta-smoke", lesion_models)
     outside = pd.read_csv(Path(s2["_folder"]) / "oof_outside_task.csv")
     assert set(outside["truth"]) == {"normal"} and outside["threshold"].notna().all()  # stage 2's opinion on normal films
 
-    p = train(lesion_models, "recipes/seed001_hierarchy_lesion.yaml", shared_data)
+    p = smoke_train(lesion_models, "recipes/seed001_hierarchy_lesion.yaml", shared_data)
     assert p.returncode == 0, p.stderr[-2000:]
     registry.clear_cache()
     card = registry.card("hierarchy-lesion", lesion_models)  # a smoke hierarchy keeps its recipe name (as seed001_hierarchy)
@@ -195,16 +170,16 @@ def test_smoke_hierarchy_rebuilt_on_the_lesion_models(lesion_models, shared_data
     assert flat3["macro_f1"]["value"] == pytest.approx(f1_score(oof["truth"], oof["pred"], average="macro", labels=["normal", "benign", "malignant"], zero_division=0))
     assert "patch-lite0-dense-smoke" in {d["flat"] for d in card["flat_vs_hierarchy"]}  # every flat 3-class model with out-of-fold rows
 
-    p = command(lesion_models, "predict", str(sample_dicom), "--model", card["name"], "--json")
+    p = in_process(lesion_models, "predict", str(sample_dicom), "--model", card["name"], "--json")
     assert p.returncode == 0, p.stderr[-2000:]
     got = json.loads(p.stdout)
     text = json.dumps(got)
     assert "stage 1" in text and card["stage1"] in text
-    p = command(lesion_models, "evaluate", "--model", card["name"], "--data", str(smoke_films), "--bootstrap", "50", "--json")
+    p = in_process(lesion_models, "evaluate", "--model", card["name"], "--data", str(smoke_films), "--bootstrap", "50", "--json")
     assert p.returncode == 0, p.stderr[-2000:]
     judged = json.loads(p.stdout)
     assert judged["split"] == "test" and 0 < judged["n_images"] < 40 and "macro_f1" in judged["metrics"]
-    p = command(lesion_models, "leaderboard", "--check")
+    p = in_process(lesion_models, "leaderboard", "--check")
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     assert "hierarchy-lesion " in p.stdout and "hierarchy − patch-lite0-dense-smoke macro_f1" in p.stdout
 
@@ -233,7 +208,7 @@ def test_smoke_flat_model_on_the_lesion_backbone(lesion_models, shared_data, smo
     from core.models.fold_runs import run_dir
     from core.models import registry
 
-    p = train(lesion_models, "recipes/seed001_flat3_lesion_maps.yaml", shared_data)
+    p = smoke_train(lesion_models, "recipes/seed001_flat3_lesion_maps.yaml", shared_data)
     assert p.returncode == 0, p.stderr[-2000:]
     card = registry.card("flat3-lite0-maps-smoke", lesion_models)
     assert card["kind"] == "patch_dense_e2e" and card["members"] == ["patch-lite0-dense-smoke"] and card["seed_system"] == "001"
@@ -251,10 +226,10 @@ def test_smoke_flat_model_on_the_lesion_backbone(lesion_models, shared_data, smo
     film = next(r for r in records if r.image_id == held_out["image_id"])
     got = kinds.fold_model(card, 0).predict_proba([read_image(Path(film.path))])[0]
     np.testing.assert_allclose(got, held_out[["p_normal", "p_benign", "p_malignant"]].to_numpy(float), atol=1e-4)
-    assert "flat3-lite0-maps-smoke" in command(lesion_models, "models").stdout
-    p = command(lesion_models, "predict", str(sample_dicom), "--model", "flat3-lite0-maps-smoke", "--json")
+    assert "flat3-lite0-maps-smoke" in in_process(lesion_models, "models").stdout
+    p = in_process(lesion_models, "predict", str(sample_dicom), "--model", "flat3-lite0-maps-smoke", "--json")
     assert p.returncode == 0 and json.loads(p.stdout)[0]["task"] == "flat3", p.stderr[-1500:]
-    p = command(lesion_models, "evaluate", "--model", "flat3-lite0-maps-smoke", "--dataset", "mias", "--data", str(smoke_films), "--split", "test", "--bootstrap", "50")
+    p = in_process(lesion_models, "evaluate", "--model", "flat3-lite0-maps-smoke", "--dataset", "mias", "--data", str(smoke_films), "--split", "test", "--bootstrap", "50")
     assert p.returncode == 0 and "macro_f1" in p.stdout, p.stderr[-1500:]
-    p = command(lesion_models, "leaderboard", "--check")
+    p = in_process(lesion_models, "leaderboard", "--check")
     assert p.returncode == 0 and "DIFF" not in p.stdout, p.stdout[-1500:]

@@ -11,11 +11,7 @@ weights are refused by `predict` in a child process too.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,30 +21,21 @@ from core.errors import IntegrityError
 from core.io.reader import read_image
 from core.models import registry
 
-REPO = Path(__file__).resolve().parents[1]
+from cli_kit import child, smoke_train
+
 RECIPES = {"torch": "recipes/stage1_mobilenetv2_torch.yaml", "keras": "recipes/seed003_stage2_mobilenet_keras.yaml"}
 
 
-def cli(models_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "core", "--models-dir", str(models_dir), *args], cwd=REPO, capture_output=True, text=True, timeout=900)
-
-
 def train(models_dir: Path, recipe: str, data: Path) -> None:
-    """`python -m core train <recipe> --smoke` through `core.cli.main` in this process."""
-    from core.cli import main
-
-    err = io.StringIO()
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-        code = main(["--models-dir", str(models_dir), "train", str(REPO / recipe), "--smoke", "--data", str(data)])
-    registry.clear_cache()  # the next step reads the folders this run wrote
-    assert code == 0, err.getvalue()[-2000:]
+    p = smoke_train(models_dir, recipe, data)
+    assert p.returncode == 0, p.stderr[-2000:]
 
 
 @pytest.fixture(scope="module")
 def smoke_models(tmp_path_factory, shared_data) -> Path:
     out = tmp_path_factory.mktemp("models")
     train(out, RECIPES["torch"], shared_data)
-    p = cli(out, "train", RECIPES["keras"], "--smoke", "--data", str(shared_data))
+    p = child(out, "train", RECIPES["keras"], "--smoke", "--data", str(shared_data))
     assert p.returncode == 0, p.stderr[-2000:]
     train(out, "recipes/seed001_hierarchy.yaml", shared_data)
     return out
@@ -102,5 +89,5 @@ def test_tampered_weights_refuse_to_load(smoke_models, tmp_path):
     registry.clear_cache()
     with pytest.raises(IntegrityError):
         registry.load(card["name"], tmp_path / "models")
-    p = cli(tmp_path / "models", "predict", str(next(iter(Path(card["_folder"]).parent.glob("*")))), "--model", card["name"])
+    p = child(tmp_path / "models", "predict", str(next(iter(Path(card["_folder"]).parent.glob("*")))), "--model", card["name"])
     assert p.returncode in (3, 4) and "Traceback" not in p.stderr

@@ -8,8 +8,6 @@ model is always fed exactly as it was trained. Every geometric step records itse
 from __future__ import annotations
 
 import json
-import threading
-import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -240,36 +238,6 @@ def normalize(img: np.ndarray, tf: Transform, mode: str = "unit", mean: list[flo
 
 
 # --------------------------------------------------------------------------- pipeline
-# --------------------------------------------------------------------------- a first step shared by pipelines
-# Six of the served pipelines begin by shrinking the full-field picture (`limit_size`, ~4,600
-# px -> 1,024): on an upload each did that resize of the same pixels again (~20 ms a time on a
-# sample DICOM, ~2.4 ms from here: a copy). Its result is kept per image (weakly: freed with
-# the pixels) and each pipeline gets its own copy, so no step or caller can alter another's.
-SHARED_FIRST_STEPS = frozenset({"limit_size"})
-_SHARED_SIZE = 8
-_shared: list[tuple[Any, tuple[str, str], np.ndarray, list]] = []  # (weakref to pixels, step, result, its ops), newest first
-_shared_lock = threading.Lock()
-
-
-def _shared_first_step(pixels: np.ndarray, step: tuple[str, dict[str, Any]], img: np.ndarray, tf: Transform) -> tuple[np.ndarray, Transform]:
-    name, params = step
-    key = (name, json.dumps(params, sort_keys=True))
-    with _shared_lock:
-        for ref, k, out, ops in _shared:
-            if ref() is pixels and k == key:
-                return out.copy(), Transform(tf.original_shape, [(n, dict(p)) for n, p in ops])
-    out, tf = STEPS[name](img, tf, **params)
-    if out is img:  # nothing done (a small image): nothing to share
-        return out, tf
-    try:
-        ref = weakref.ref(pixels)
-    except TypeError:
-        return out, tf
-    with _shared_lock:
-        _shared[:] = [(ref, key, out, [(n, dict(p)) for n, p in tf.ops])] + [e for e in _shared if e[0]() is not None][: _SHARED_SIZE - 1]
-    return out.copy(), tf
-
-
 @dataclass
 class Pipeline:
     steps: list[tuple[str, dict[str, Any]]]
@@ -283,11 +251,7 @@ class Pipeline:
     def apply(self, pixels: np.ndarray) -> tuple[np.ndarray, Transform]:
         tf = Transform(original_shape=(int(pixels.shape[0]), int(pixels.shape[1])))
         img = np.asarray(pixels, dtype=np.float32)
-        steps = self.steps
-        if steps and steps[0][0] in SHARED_FIRST_STEPS:
-            img, tf = _shared_first_step(pixels, steps[0], img, tf)
-            steps = steps[1:]
-        for name, params in steps:
+        for name, params in self.steps:
             img, tf = STEPS[name](img, tf, **params)
         return img, tf
 
