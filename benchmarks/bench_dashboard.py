@@ -197,18 +197,16 @@ def _server(port: int, env: dict[str, str] | None = None) -> subprocess.Popen:
     raise RuntimeError("server not healthy in 90 s")
 
 
-BUSY = '[data-testid="stStatusWidget"], [data-testid="stSpinner"], [data-testid="stProgress"], [data-stale="true"]'
+def _until_drawn(page, label: str, action) -> float:
+    """Seconds from `action()` until the viewer names `label` (this upload's results are drawn:
+    the table, the viewer with its default map) and nothing is running, seen from inside the
+    page (`browser_probe`: polling from here cost Chromium ~0.4 s of CPU a second)."""
+    import browser_probe
 
-
-def _until_drawn(page, label: str, t0: float, timeout_s: float = 300) -> float:
-    """Seconds from t0 until the viewer names `label` (this upload's results are drawn: the
-    table, every model's detail, the viewer with its default map) and nothing is running."""
-    marker = page.get_by_text(f"{label}: original resolution", exact=False)  # the viewer's caption
-    while time.perf_counter() - t0 < timeout_s:
-        if marker.count() > 0 and page.locator(BUSY).count() == 0:
-            return time.perf_counter() - t0
-        page.wait_for_timeout(25)
-    raise RuntimeError(f"{label} not drawn in {timeout_s:.0f} s")
+    browser_probe.watch(page, f"{label}: original resolution")  # the viewer's caption
+    t0 = time.time()
+    action()
+    return browser_probe.wait_drawn(page, t0)
 
 
 def browser_upload(rounds: int = 3, wait_after_open_s: float = 0.0) -> dict[str, float]:
@@ -245,9 +243,8 @@ def browser_upload(rounds: int = 3, wait_after_open_s: float = 0.0) -> dict[str,
                         remove.first.click()
                         page.wait_for_timeout(100)
                     page.get_by_text("Drop a mammogram above").first.wait_for(timeout=120_000)
-                t0 = time.perf_counter()
-                page.locator('input[type="file"]').set_input_files(files[i % len(files)])
-                out["cold" if i == 0 else f"warm{i}"] = _until_drawn(page, f"upload {i + 1}", t0)
+                file = files[i % len(files)]
+                out["cold" if i == 0 else f"warm{i}"] = _until_drawn(page, f"upload {i + 1}", lambda: page.locator('input[type="file"]').set_input_files(file))
             b.close()
     finally:
         proc.terminate()

@@ -31,11 +31,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+import browser_probe
+
 REPO = Path(__file__).resolve().parents[1]
 MAX_VISITORS = 16
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-BUSY = '[data-testid="stStatusWidget"], [data-testid="stSpinner"], [data-testid="stProgress"], [data-stale="true"]'
 QUEUE_TEXT = "ahead of you"
 
 
@@ -128,22 +129,23 @@ def one_load(n: int, timeout_s: float, slots: int | None) -> dict:
                 page.get_by_role("button", name="Try a sample image").wait_for(timeout=120_000)
             t_open = time.perf_counter() - t_start
             clicked, drawn, errors, queued = [0.0] * n, [None] * n, [None] * n, [False] * n
+            for page in pages:  # each page watches itself (`browser_probe`), not polled from here
+                browser_probe.watch(page, ": original resolution", QUEUE_TEXT)
             for i, page in enumerate(pages):  # at once: no waiting for one visitor's run before the next clicks
-                clicked[i] = time.perf_counter()
+                clicked[i] = time.time()
                 page.get_by_role("button", name="Try a sample image").click(no_wait_after=True)
             waiting = set(range(n))
-            while waiting and time.perf_counter() - min(clicked) < timeout_s:
+            while waiting and time.time() - min(clicked) < timeout_s:
                 for i in sorted(waiting):
-                    page = pages[i]
-                    if not queued[i] and page.get_by_text(QUEUE_TEXT).count():
-                        queued[i] = True
-                    if page.locator('[data-testid="stException"]').count():
+                    seen = browser_probe.read(pages[i])
+                    queued[i] = seen["queuedAt"] is not None
+                    if seen["errorAt"] is not None:
                         errors[i] = "exception on the page"
                         waiting.discard(i)
-                    elif page.get_by_text(": original resolution").count() and page.locator(BUSY).count() == 0:
-                        drawn[i] = time.perf_counter() - clicked[i]
+                    elif seen["drawnAt"] is not None:
+                        drawn[i] = seen["drawnAt"] - clicked[i]
                         waiting.discard(i)
-                time.sleep(0.05)
+                time.sleep(0.25)
             for i in waiting:
                 errors[i] = f"not drawn in {timeout_s:.0f} s"
             browser.close()

@@ -114,11 +114,19 @@ def test_members_shared_by_ensembles_run_once_per_view(sample_dicom):
     with ThreadPoolExecutor(max_workers=2) as pool:
         together = dict(zip(names, pool.map(lambda m: m.predict(image), models)))
     assert calls == {"patch": 3, "unet": 3} and most == {"patch": 1, "unet": 1}
-    for _ in range(2):  # the first time each model runs alone (cold), then two at a time
+    for _ in range(2):  # the first time each model runs alone (cold), then two at a time, members' views run ahead
+        calls.update(patch=0, unet=0)
         paged = dict(inference.run_models(models, read_image(sample_dicom), workers=2))
         assert sorted(paged) == list(range(len(names))) and all(r.ok for r in paged.values())
+        assert calls == {"patch": 3, "unet": 3}, calls  # each network once per view, however many ensembles read it
         for i, name in enumerate(names):
             np.testing.assert_allclose(paged[i].probabilities, together[name].probabilities, atol=1e-6)
+
+    ahead = inference.parts_ahead(models, image)
+    assert len(ahead) == len({(id(m), id(v.pixels)) for m, v in ahead})  # each (member, view) once
+    order = [m.name for m, _ in ahead]
+    assert sorted(order) == sorted(["patch-lite0-dense", "unet-bcir-lite0", "flat3-lite0-maps"] * 3)  # flat3: a member of own-stage2
+    assert max(i for i, n in enumerate(order) if n == "patch-lite0-dense") < min(i for i, n in enumerate(order) if n == "flat3-lite0-maps")  # a member's member first
 
     registry.clear_cache()
     for name in names:
@@ -129,7 +137,7 @@ def test_members_shared_by_ensembles_run_once_per_view(sample_dicom):
             np.testing.assert_allclose(layer.values, together[name].maps[key].values, atol=1e-6)
 
     probe = weakref.ref(patch._maps(image)["lesion"])
-    del image, together
+    del image, together, ahead
     gc.collect()
     assert probe() is None and len(patch._recent) == 0 and len(unet._recent) == 0
 

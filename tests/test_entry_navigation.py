@@ -11,7 +11,6 @@ it opens a freshly started server at each page's URL and watches every change of
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest

@@ -9,6 +9,7 @@ upload waits behind others sees how many are ahead, updated while they wait.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable, Hashable, Sequence
 
 import streamlit as st
@@ -20,6 +21,10 @@ from core.dashboard.viewer import ImageView, full_resolution_uri, image_view
 from core.types import Mammogram
 from ui import model_loading, warm_up
 
+# Finished models are drawn together at most this often: each message re-renders the page in
+# the browser, and one per model (a detail and a progress step, for 15 models) cost Chromium
+# more CPU than the models' own runs on a 2-core machine.
+DRAW_EVERY_S = 0.5
 _IMAGES = "_session_images"
 _RUNS = "_session_runs"
 _READERS = "_session_view_readers"
@@ -132,9 +137,16 @@ def run_all(key: Hashable, names: Sequence[str], reader: ImageReader, draw: Call
         with pool.queue().slot(on_wait=_wait_in_queue(bar, reader)):
             models = [model_loading.load_model(n) for n in todo]
             bar.progress(0.0, text=f"Running {len(todo)} model(s), {inference.model_workers()} at a time…")
+            finished: list[str] = []
+            last_drawn = time.monotonic()
             for done, (i, run) in enumerate(inference.run_models(models, reader(), with_input=with_input), start=1):
-                show(todo[i], cache.put((key, todo[i]), session_cache.compact_run(run)))
-                bar.progress(done / len(todo), text=f"{privacy.md_escape(todo[i])} done ({done} of {len(todo)})…")
+                by_name[todo[i]] = cache.put((key, todo[i]), session_cache.compact_run(run))
+                finished.append(todo[i])
+                if done == len(todo) or time.monotonic() - last_drawn >= DRAW_EVERY_S:
+                    for n in finished:
+                        show(n, by_name[n])
+                    bar.progress(done / len(todo), text=f"{privacy.md_escape(todo[i])} done ({done} of {len(todo)})…")
+                    finished, last_drawn = [], time.monotonic()
         bar.empty()
     reader.release()
     ordered = [by_name[n] for n in names]

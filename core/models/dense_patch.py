@@ -112,6 +112,10 @@ class DensePatchTopModel(DensePatchModel):
     def _maps(self, image: Mammogram) -> dict[str, np.ndarray]:
         return self.base._maps(image)
 
+    def parts(self, image: Mammogram) -> list[tuple[Any, Mammogram]]:
+        """The patch model whose maps this top reads, for `run_models` to run ahead."""
+        return [(self.base, image)]
+
     def _probabilities(self, maps: dict[str, np.ndarray]) -> np.ndarray:
         from core.models.nets.dense import top_input
 

@@ -37,11 +37,14 @@ def to_uint8(pixels: np.ndarray, block_rows: int = 512) -> np.ndarray:
 def downscale_map(values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """A float map resized to (h, w) = shape: area-averaged when shrinking, bilinear when growing."""
     h, w = shape
-    v = np.nan_to_num(np.asarray(values, np.float32))
+    v = np.asarray(values, np.float32)
     if v.shape == (h, w):
-        return v
+        return np.nan_to_num(v)
     shrink = v.shape[0] > h and v.shape[1] > w
-    return cv2.resize(v, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    out = cv2.resize(v, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    if np.isfinite(out).all():  # no NaN or inf in the map (nearly always): the full-size pass is spared
+        return out
+    return cv2.resize(np.nan_to_num(v), (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
 def layer_at(layer: MapLayer, shape: tuple[int, int]) -> np.ndarray:

@@ -177,13 +177,56 @@ def run_models(models: Sequence[Any], image: Mammogram, *, workers: int | None =
         run = run_model(models[i], image, **options)
         _WARM.add(models[i])
         yield i, run
-    futures = {_pool(workers).submit(run_model, models[i], image, **options): i for i in order if i not in alone}
+    rest = [i for i in order if i not in alone]
+    ahead = parts_ahead([models[i] for i in rest], image)
+    futures = {}
+    if ahead and workers > 1:  # the members' views on one worker, the models that need none on the other
+        futures[_pool(workers).submit(_run_parts, ahead, options.get("with_maps", True))] = None
+        computed = {id(m) for m, view in ahead if view is image}
+        rest = [i for i in rest if id(models[i]) not in computed and not hasattr(models[i], "parts")] + [i for i in rest if id(models[i]) in computed or hasattr(models[i], "parts")]
+    futures |= {_pool(workers).submit(run_model, models[i], image, **options): i for i in rest}
     try:
         for done in as_completed(futures):
-            yield futures[done], done.result()
+            if futures[done] is not None:
+                yield futures[done], done.result()
     finally:
         for f in futures:
             f.cancel()
+
+
+def parts_ahead(models: Sequence[Any], image: Mammogram) -> list[tuple[Any, Mammogram]]:
+    """Every (member, view) prediction that the composites among `models` combine (`parts`:
+    an ensemble's members on its flipped views, a study's or a map top's member), members of
+    members first, each once. Run ahead on one worker, they leave the other free for the
+    models that need none, and the composites find them remembered instead of waiting on
+    each other for the same member's views."""
+    found: dict[tuple[int, int], tuple[Any, Mammogram]] = {}
+    depth: dict[tuple[int, int], int] = {}
+    frontier, level = [(m, image) for m in models], 0
+    while frontier and level < 8:  # composites of composites are two levels deep today
+        level += 1
+        deeper = []
+        for model, view in frontier:
+            for member, member_view in getattr(model, "parts", lambda _: [])(view):
+                key = (id(member), id(member_view.pixels))
+                if depth.get(key, 0) < level:
+                    depth[key], found[key] = level, (member, member_view)
+                    deeper.append((member, member_view))
+        frontier = deeper
+    return [found[k] for k in sorted(found, key=lambda k: -depth[k])]
+
+
+def _run_parts(parts: list[tuple[Any, Mammogram]], with_maps: bool) -> None:
+    """Each part's prediction, remembered by its model; a failure is left to the composite
+    that asks for it again (and reports it as its own run's error)."""
+    try:
+        for member, view in parts:
+            try:
+                member.predict(view, with_maps=with_maps)
+            except Exception:  # noqa: BLE001 - the composite's own run reports it
+                pass
+    finally:
+        release_memory()
 
 
 _WARM: "weakref.WeakSet[Any]" = weakref.WeakSet()  # models that have run once in this process

@@ -16,7 +16,7 @@ from core.labels import project, space
 from core.types import Mammogram
 from core.models.composites import tta
 from core.models.kinds import register_kind
-from core.models.prediction import MapLayer, Prediction, decide, layer_on_demand, prefixed
+from core.models.prediction import MapLayer, Prediction, RecentResults, decide, layer_on_demand, prefixed, shared
 
 
 class Ensemble:
@@ -32,12 +32,20 @@ class Ensemble:
         self.augmentations = tta.check(list(card.get("tta", ["none"])))
         self.combination: dict[str, Any] = card.get("combine", {"rule": "mean"})
         self.threshold: float | None = card.get("threshold")
+        self._recent = RecentResults()
+
+    def _views(self, image: Mammogram) -> list[tuple[str, Mammogram]]:
+        """The views `tta.views` shares with every other ensemble (a member's result for a view
+        is computed once)."""
+        return tta.views(image, self.augmentations, _shared_front_side(self.members))
+
+    def parts(self, image: Mammogram) -> list[tuple[Any, Mammogram]]:
+        """The (member, view) predictions this ensemble combines, for `run_models` to run ahead."""
+        return [(m, view) for _, view in self._views(image) for m in self.members]
 
     def runs(self, image: Mammogram, with_maps: bool) -> list[tuple[Any, str, Prediction]]:
-        """Every (member, augmentation) prediction of one image, on the views `tta.views` shares
-        with every other ensemble (a member's result for a view is computed once)."""
-        side = _shared_front_side(self.members)
-        return [(m, aug, m.predict(view, with_maps=with_maps)) for aug, view in tta.views(image, self.augmentations, side) for m in self.members]
+        """Every (member, augmentation) prediction of one image."""
+        return [(m, aug, m.predict(view, with_maps=with_maps)) for aug, view in self._views(image) for m in self.members]
 
     def _read(self, member: Any, probabilities: np.ndarray) -> np.ndarray:
         return project(probabilities[None], member.classes, self.task)[0]
@@ -55,6 +63,10 @@ class Ensemble:
         return np.stack([self._combine(self.runs(im, with_maps=False))[0] for im in images])
 
     def predict(self, image: Mammogram, roi=None, *, with_maps: bool = True) -> Prediction:
+        """Remembered per image: a study model over this ensemble reads the same prediction."""
+        return shared(self._recent.remember(image.pixels, ("prediction", with_maps), lambda: self._predict(image, with_maps)))
+
+    def _predict(self, image: Mammogram, with_maps: bool) -> Prediction:
         runs = self.runs(image, with_maps)
         probs, spread = self._combine(runs)
         trace = []

@@ -44,6 +44,10 @@ class StudyModel:
         p = float(self.spec.rescale(score - self.spec.weight * self.spec.absent))
         return np.array([1 - p, p], np.float32)
 
+    def parts(self, image: Mammogram) -> list[tuple[Any, Mammogram]]:
+        """The member's prediction this film's reading uses, for `run_models` to run ahead."""
+        return [(self.member, image)]
+
     def predict(self, image: Mammogram, roi=None, *, with_maps: bool = True) -> Prediction:
         pred = self.member.predict(image, with_maps=with_maps)
         s = self.member_score(pred)
