@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from core.models.prediction import MapLayer
+from core.preprocess.pipeline import area_resize
 from core.serving.display import (  # noqa: F401  (what a model's output shrinks to; shared with serving)
     DISPLAY_LONG_SIDE, downscale_map, layer_at, model_input_view, normalisation, shrink_layer, to_uint8)
 from core.types import Lesion
@@ -50,11 +51,12 @@ def downscale(pixels: np.ndarray, long_side: int = DISPLAY_LONG_SIDE) -> tuple[n
 
     h, w = pixels.shape[:2]
     scale = min(1.0, long_side / max(h, w))
-    img8 = to_uint8(pixels)
     if scale >= 1.0:
-        return img8, 1.0
+        return to_uint8(pixels), 1.0
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return np.asarray(Image.fromarray(img8).resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)), scale
+    if pixels.dtype != np.uint8:  # shrink the floats, then quantise: 1 M pixels to convert, not 12 M
+        return to_uint8(area_resize(np.asarray(pixels, np.float32), size)), scale
+    return np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)), scale
 
 
 def colorize(values: np.ndarray, colormap: str = "viridis") -> np.ndarray:

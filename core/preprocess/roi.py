@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.preprocess.pipeline import breast_mask, patch_box
+from core.preprocess.pipeline import breast_mask, mask_bounds, patch_box
 
 Roi = tuple[float, float, float]  # cx, cy, radius in original pixels
 
@@ -23,10 +23,11 @@ def default_roi(shape: tuple[int, int], center: tuple[float, float] | None = Non
 
 def breast_centre_roi(pixels: np.ndarray) -> Roi:
     """Without a lesion location, look at the middle of the breast (not of the film)."""
-    ys, xs = np.nonzero(breast_mask(pixels))
-    if len(xs) == 0:
+    bounds = mask_bounds(breast_mask(pixels))
+    if bounds is None:
         return default_roi(pixels.shape)
-    return default_roi(pixels.shape, ((xs.min() + xs.max()) / 2.0, (ys.min() + ys.max()) / 2.0))
+    x0, y0, x1, y1 = bounds
+    return default_roi(pixels.shape, ((x0 + x1) / 2.0, (y0 + y1) / 2.0))
 
 
 def roi_box(shape: tuple[int, int], roi: Roi, patch_scale: float = 2.5) -> tuple[int, int, int, int]:

@@ -104,13 +104,23 @@ class Ensemble:
         for member in self.members:
             mine = [(aug, p) for m, aug, p in runs if m is member]
             for key, first in mine[0][1].maps.items():
-                grids = [tta.restore(p.maps[key].values, aug) for aug, p in mine if key in p.maps and np.shape(p.maps[key].values) == np.shape(first.values)]
-                values = np.mean(grids, 0).astype(np.float32)
+                values = _mean_restored([(aug, p.maps[key].values) for aug, p in mine if key in p.maps and np.shape(p.maps[key].values) == np.shape(first.values)])
                 if any(k.split("/", 1)[1] == key and np.array_equal(kept.values, values) for k, kept in out.items()):
                     continue
                 layer = replace(first, name=f"{member.name}: {first.name}", values=values)
                 out[f"{member.name}/{key}"] = replace(layer, score=layer.rescore() if layer.score_rule else None)
         return out
+
+
+def _mean_restored(grids: list[tuple[str, np.ndarray]]) -> np.ndarray:
+    """The mean of maps computed on augmented views, each put back on the original grid: the
+    same float32 sums as `np.mean(stacked, 0)`, without stacking (or copying) the flipped maps."""
+    aug, values = grids[0]
+    total = np.array(tta.AUGMENTATIONS[aug](np.asarray(values, np.float32)), np.float32, copy=True)
+    for aug, values in grids[1:]:
+        total += tta.AUGMENTATIONS[aug](np.asarray(values, np.float32))
+    total /= len(grids)
+    return total
 
 
 def _shared_front_side(members: list[Any]) -> int | None:

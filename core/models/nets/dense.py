@@ -16,6 +16,7 @@ import numpy as np
 from core.models.nets.inputs import normalised
 from core.models.nets.score_rules import get_rule
 from core.preprocess.geometry import cells_to_image, pad_to_multiple
+from core.preprocess.pipeline import mask_bounds
 
 if TYPE_CHECKING:  # torch is imported by the eager path only; a served graph needs none
     from core.models.nets.patch_net import DensePatchNet
@@ -33,11 +34,12 @@ class NetGrid:
 
 
 def breast_box(mask: np.ndarray, margin: int = 16) -> tuple[int, int, int, int]:
-    ys, xs = np.nonzero(mask)
     h, w = mask.shape
-    if len(xs) == 0:
+    bounds = mask_bounds(mask)
+    if bounds is None:
         return 0, 0, w, h
-    return max(0, xs.min() - margin), max(0, ys.min() - margin), min(w, xs.max() + margin + 1), min(h, ys.max() + margin + 1)
+    x0, y0, x1, y1 = bounds
+    return max(0, x0 - margin), max(0, y0 - margin), min(w, x1 + margin + 1), min(h, y1 + margin + 1)
 
 
 # N x 3 x H x W normalised input -> N x K x n_y x n_x softmax probabilities (served: ONNX Runtime)
