@@ -125,7 +125,9 @@ def test_members_shared_by_ensembles_run_once_per_view(sample_dicom):
     ahead = inference.parts_ahead(models, image)
     assert len(ahead) == len({(id(m), id(v.pixels)) for m, v in ahead})  # each (member, view) once
     order = [m.name for m, _ in ahead]
-    assert sorted(order) == sorted(["patch-lite0-dense", "unet-bcir-lite0", "flat3-lite0-maps"] * 3)  # flat3: a member of own-stage2
+    # flat3: a member of own-stage2; own-stage1: the hierarchy's stage 1, whose members come first
+    assert sorted(order) == sorted(["patch-lite0-dense", "unet-bcir-lite0", "flat3-lite0-maps"] * 3 + ["own-stage1-maps-stacked"])
+    assert order[-1] == "own-stage1-maps-stacked"
     assert max(i for i, n in enumerate(order) if n == "patch-lite0-dense") < min(i for i, n in enumerate(order) if n == "flat3-lite0-maps")  # a member's member first
 
     registry.clear_cache()

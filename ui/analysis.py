@@ -25,6 +25,10 @@ from ui import model_loading, warm_up
 # the browser, and one per model (a detail and a progress step, for 15 models) cost Chromium
 # more CPU than the models' own runs on a 2-core machine.
 DRAW_EVERY_S = 0.5
+# A waiting visitor's queue message is redrawn when the number ahead changes and this often
+# besides (its "waiting N s"): with twelve visitors waiting, a redraw of each page every second
+# took the browsers' share of the two cores from the uploads being served.
+WAIT_TICK_S = 5.0
 _IMAGES = "_session_images"
 _RUNS = "_session_runs"
 _READERS = "_session_view_readers"
@@ -134,7 +138,7 @@ def run_all(key: Hashable, names: Sequence[str], reader: ImageReader, draw: Call
             show(n, cache.get((key, n)))
     if todo:
         warm_up.visitor_run_started()
-        with pool.queue().slot(on_wait=_wait_in_queue(bar, reader)):
+        with pool.queue().slot(on_wait=_wait_in_queue(bar, reader), tick_s=WAIT_TICK_S):
             models = [model_loading.load_model(n) for n in todo]
             bar.progress(0.0, text=f"Running {len(todo)} model(s), {inference.model_workers()} at a time…")
             finished: list[str] = []
@@ -164,7 +168,7 @@ def add_layer(key: Hashable, run: inference.ModelRun, layer_key: str, reader: Im
     note = st.empty()
     with st.spinner(f"Computing {privacy.md_escape(run.on_demand.get(layer_key, 'the map'))} for {privacy.md_escape(run.name)}…"):
         try:
-            with pool.queue().slot(on_wait=lambda ahead, waited: note.caption(pool.ahead_text(ahead, waited))):
+            with pool.queue().slot(on_wait=lambda ahead, waited: note.caption(pool.ahead_text(ahead, waited)), tick_s=WAIT_TICK_S):
                 note.empty()
                 done = inference.with_layer(run, model_loading.load_model(run.name), reader(), layer_key)
         finally:

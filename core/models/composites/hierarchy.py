@@ -96,6 +96,11 @@ class Hierarchy:
             out.append({"stage": "stage 2", "model": self.card["stage2"], "p_malignant": round(float(t.p_malignant), 4), "threshold": self.t2, "says": t.decision, "roi": [round(v, 1) for v in t.roi] if t.roi else None})
         return out
 
+    def parts(self, image: Mammogram) -> list[tuple[Any, Mammogram]]:
+        """Stage 1's prediction, for `run_models` to run ahead (stage 2 runs only where stage 1
+        says lesion, so it is not asked for ahead)."""
+        return [(self.stage1, image)]
+
     def predict(self, image: Mammogram, roi: Roi | None = None, *, with_maps: bool = True) -> Prediction:
         """The 3-class output, the stage trace, and each stage's own maps as layers (stage 2's
         only where it ran): one pass of each stage model."""
