@@ -700,7 +700,8 @@ def test_viewer_opens_on_a_layer_that_shows_something():
 
     flat = MapLayer(name="U-Net lesion probability", kind="segmentation", values=np.zeros((8, 8), np.float32), image_shape=(8, 8))
     peak = MapLayer(name="Grad-CAM (lesion)", kind="saliency", values=np.eye(8, dtype=np.float32), image_shape=(8, 8))
-    assert not shows_something(flat) and shows_something(peak)
+    faint = MapLayer(name="U-Net lesion probability", kind="segmentation", values=np.full((8, 8), 0.094, np.float32) * np.eye(8, dtype=np.float32), image_shape=(8, 8))
+    assert not shows_something(flat) and not shows_something(faint) and shows_something(peak)  # faint: drawn see-through
 
     def run(name, layer):
         p = Prediction(name, "stage1", ("normal", "lesion"), np.array([0.4, 0.6]), "lesion", 0.5, {"map": layer})

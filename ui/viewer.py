@@ -56,7 +56,7 @@ def figure(view: ImageView, layer: MapLayer | None, opacity: float, lesions: Seq
     if layer is not None:
         g = layer_grid(layer)
         cmap = overlays.KIND_COLORMAP.get(layer.kind, "viridis")
-        fig.add_trace(go.Heatmap(z=g.z, x0=g.x0, dx=g.dx, y0=g.y0, dy=g.dy, zmin=0, zmax=1, zsmooth="best", opacity=opacity,
+        fig.add_trace(go.Heatmap(z=g.z, x0=g.x0, dx=g.dx, y0=g.y0, dy=g.dy, zmin=0, zmax=1, zsmooth="fast", opacity=opacity,
                                  colorscale=_colorscale(cmap), name=layer.name,
                                  colorbar=dict(title=dict(text=overlays.KIND_TITLE.get(layer.kind, layer.kind), side="right"), thickness=12, len=0.6),
                                  hovertemplate="x %{x:.0f}, y %{y:.0f}: %{z:.2f}<extra></extra>"))
