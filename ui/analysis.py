@@ -143,7 +143,7 @@ def run_all(key: Hashable, names: Sequence[str], reader: ImageReader, draw: Call
             bar.progress(0.0, text=f"Running {len(todo)} model(s), {inference.model_workers()} at a time…")
             finished: list[str] = []
             last_drawn = time.monotonic()
-            for done, (i, run) in enumerate(inference.run_models(models, reader(), with_input=with_input), start=1):
+            for done, (i, run) in enumerate(inference.run_models(models, reader(), with_input=with_input, long_side=session_cache.CACHED_MAP_LONG_SIDE), start=1):
                 by_name[todo[i]] = cache.put((key, todo[i]), session_cache.compact_run(run))
                 finished.append(todo[i])
                 if done == len(todo) or time.monotonic() - last_drawn >= DRAW_EVERY_S:
