@@ -206,7 +206,48 @@ def _until_drawn(page, label: str, action) -> float:
     browser_probe.watch(page, f"{label}: original resolution")  # the viewer's caption
     t0 = time.time()
     action()
-    return browser_probe.wait_drawn(page, t0)
+    return browser_probe.wait_drawn(page, t0, every_s=0.1)
+
+
+class _Stages:
+    """When the server's messages of one upload arrive in the browser (the websocket as Chromium
+    receives it): the script's start, the first progress bar (the file read and its picture
+    made), the comparison table (every model done), the script's end. With the time the page
+    was drawn, they split an upload into transfer, reading, models, page building and drawing."""
+
+    def __init__(self) -> None:
+        self.t0: float | None = None
+        self.seen: dict[str, float] = {}
+
+    def start(self, t0: float) -> None:
+        self.t0, self.seen = t0, {}
+
+    def on_frame(self, payload: bytes | str) -> None:
+        if self.t0 is None or not isinstance(payload, bytes):
+            return
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        msg, now = ForwardMsg(), time.time()
+        try:
+            msg.ParseFromString(payload)
+        except Exception:  # noqa: BLE001 - not a ForwardMsg: nothing to time
+            return
+        kind = msg.WhichOneof("type")
+        if kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+            kind = msg.delta.new_element.WhichOneof("type")
+        name = {"new_session": "script started", "progress": "models started", "dataframe": "table sent", "script_finished": "script finished"}.get(kind)
+        if name and name not in self.seen:
+            self.seen[name] = now - self.t0
+
+    def split(self, drawn: float) -> str:
+        marks = [("script started", "upload + start"), ("models started", "read + picture"), ("table sent", "models"), ("script finished", "table, chart, viewer sent")]
+        out, last = [], 0.0
+        for key, label in marks:
+            if key in self.seen:
+                out.append(f"{label} {self.seen[key] - last:.2f}")
+                last = self.seen[key]
+        out.append(f"browser drawing {max(0.0, drawn - last):.2f}")
+        return " | ".join(out) + " s (each mark when Playwright hands the message over: within ~0.1 s)"
 
 
 def browser_upload(rounds: int = 3, wait_after_open_s: float = 0.0) -> dict[str, float]:
@@ -230,6 +271,8 @@ def browser_upload(rounds: int = 3, wait_after_open_s: float = 0.0) -> dict[str,
                                   args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                                         "--disable-background-networking", "--disable-component-update", "--disable-sync"])
             page = b.new_page(viewport={"width": 1440, "height": 1000})
+            stages = _Stages()
+            page.on("websocket", lambda ws: ws.on("framereceived", stages.on_frame))
             page.goto(f"http://127.0.0.1:{port}/upload")
             page.get_by_text("Drop a mammogram above").first.wait_for(timeout=120_000)
             if wait_after_open_s:
@@ -244,7 +287,9 @@ def browser_upload(rounds: int = 3, wait_after_open_s: float = 0.0) -> dict[str,
                         page.wait_for_timeout(100)
                     page.get_by_text("Drop a mammogram above").first.wait_for(timeout=120_000)
                 file = files[i % len(files)]
-                out["cold" if i == 0 else f"warm{i}"] = _until_drawn(page, f"upload {i + 1}", lambda: page.locator('input[type="file"]').set_input_files(file))
+                name = "cold" if i == 0 else f"warm{i}"
+                out[name] = _until_drawn(page, f"upload {i + 1}", lambda: (stages.start(time.time()), page.locator('input[type="file"]').set_input_files(file)))
+                print(f"  {'first' if i == 0 else 'warm'} upload {out[name]:.2f} s: {stages.split(out[name])}")
             b.close()
     finally:
         proc.terminate()
