@@ -142,7 +142,7 @@ def run_all(key: Hashable, names: Sequence[str], reader: ImageReader, draw: Call
             models = [model_loading.load_model(n) for n in todo]
             bar.progress(0.0, text=f"Running {len(todo)} model(s), {inference.model_workers()} at a time…")
             finished: list[str] = []
-            last_drawn = time.monotonic()
+            last_drawn = time.monotonic() - DRAW_EVERY_S  # the first model to finish is drawn at once
             for done, (i, run) in enumerate(inference.run_models(models, reader(), with_input=with_input, long_side=session_cache.CACHED_MAP_LONG_SIDE), start=1):
                 by_name[todo[i]] = cache.put((key, todo[i]), session_cache.compact_run(run))
                 finished.append(todo[i])
