@@ -125,6 +125,9 @@ def test_top_area_mean_equals_the_mean_of_the_hottest_pixels():
         k = int(rng.integers(1, m.size + 1))
         expected = np.sort(m.ravel())[::-1][:k].mean(dtype=np.float64)
         assert get_rule(f"top_area_mean:{k}")(m) == pytest.approx(expected, abs=1e-6)
+    broken = np.ones((60, 40), np.float32)
+    broken[5, 5] = np.nan  # a network that returned NaN gives a NaN score, as before, not a number
+    assert np.isnan(get_rule("top_area_mean:100")(broken))
 
 
 def test_oof_summary_matches_sklearn_and_paired_difference_is_paired():

@@ -34,9 +34,10 @@ def _top_area_mean(values: np.ndarray, area: float = 4096.0) -> float:
     flat = values.ravel()
     k = int(min(max(1, round(area)), flat.size))
     # A map is mostly zeros outside the breast, and ties make `np.partition` ~20x slower:
-    # the hottest `k` of a map without negative values are among its positive values.
+    # the hottest `k` are among the positive values when there are k of them (a NaN, which
+    # `np.partition` ranks highest and so makes the score NaN, takes the full path below).
     hot = flat[flat > 0]
-    if hot.size >= k:
+    if hot.size >= k and not np.isnan(flat.max()):
         return float(np.partition(hot, hot.size - k)[hot.size - k :].mean())
     return float(np.partition(flat, flat.size - k)[flat.size - k :].mean())
 
