@@ -53,12 +53,12 @@ for _ in range({repeats}):
     inference.forget(fresh)
 floor = None
 if {floor}:  # every graph pass a warm upload makes (TTA views included), replayed one after another
+    import numpy as np
     from core.models.backends import onnx_runtime
     seen, call = [], onnx_runtime.OnnxModel.__call__
     def recording(self, x):
         seen.append((self, np.array(x, np.float32, copy=True)))
         return call(self, x)
-    import numpy as np
     onnx_runtime.OnnxModel.__call__ = recording
     fresh = Mammogram(image.pixels.copy(), image.meta)
     list(inference.run_models(models, fresh))

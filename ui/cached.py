@@ -11,7 +11,6 @@ imported by the functions that need it, so the first page does not wait for it.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -22,21 +21,12 @@ from core.errors import MammoError
 from ui.data_roots import models_dir
 
 
-_STAMP_EVERY_S = 2.0  # how soon a model folder's new or changed file is seen
-_STAMPS: dict[str, tuple[float, tuple]] = {}
-
-
+@st.cache_resource(ttl=2.0, show_spinner=False, max_entries=8)
 def _folder_stamp(root: str) -> tuple:
     """Changes whenever a model folder gains or updates a file (models arrive while the app runs).
-    Looked at once every `_STAMP_EVERY_S`: a page run asks for the cards at every model's detail,
+    Looked at again after 2 s at most: a page run asks for the cards at every model's detail,
     and listing and stat-ing every model folder each time took ~0.15 s of a warm upload (py-spy)."""
-    now = time.monotonic()
-    seen = _STAMPS.get(root)
-    if seen is not None and now - seen[0] < _STAMP_EVERY_S:
-        return seen[1]
-    stamp = _list_stamp(root)
-    _STAMPS[root] = (now, stamp)
-    return stamp
+    return _list_stamp(root)
 
 
 def _list_stamp(root: str) -> tuple:

@@ -183,7 +183,7 @@ def run_models(models: Sequence[Any], image: Mammogram, *, workers: int | None =
     if ahead and workers > 1:  # the members' views on one worker, the models that need none on the other
         futures[_pool(workers).submit(_run_parts, ahead, options.get("with_maps", True))] = None
         computed = {id(m) for m, view in ahead if view is image}
-        rest = [i for i in rest if id(models[i]) not in computed and not hasattr(models[i], "parts")] + [i for i in rest if id(models[i]) in computed or hasattr(models[i], "parts")]
+        rest.sort(key=lambda i: id(models[i]) in computed or hasattr(models[i], "parts"))  # stable: quickest first within each half
     futures |= {_pool(workers).submit(run_model, models[i], image, **options): i for i in rest}
     try:
         for done in as_completed(futures):
