@@ -21,6 +21,8 @@ SHOTS = REPO / "tests" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# a script run in flight, as the app's root says it (its states: initial, rerunRequested, running, notRunning, ...)
+RUNNING = '[data-testid="stApp"]:not([data-test-script-state="notRunning"])'
 BUSY = '[data-testid="stStatusWidget"], [data-testid="stSkeleton"], [data-testid="stSpinner"], [data-testid="stProgress"], [data-stale="true"]'
 
 
@@ -76,15 +78,23 @@ def streamlit_server(log_path: Path, *script_args: str, env: dict[str, str] | No
                 proc.kill()
 
 
-def settle(page, timeout_s: float = 240, busy: str = BUSY, then_ms: int = 500) -> None:
-    """Wait until the script run finished (nothing `busy` on the page for a moment), then
-    `then_ms` more for plotly to finish drawing."""
+def settle(page, timeout_s: float = 240, busy: str = BUSY, then_ms: int = 500, quiet_s: float = 0.45) -> None:
+    """Wait until the script run finished, then `then_ms` more for plotly to finish drawing.
+
+    Finished: Streamlit's own run state on the app's root is `notRunning` (the browser sets
+    `rerunRequested` the moment a widget asks for a run, before the server answers, so a click
+    just made already counts as running) and nothing `busy` is on the page, for `quiet_s`.
+    Streamlit's status widget alone shows a run only after a delay, so waiting on it needed
+    1.5 s of quiet per call."""
     deadline = time.time() + timeout_s
+    busy = f"{busy}, {RUNNING}"
+    poll_ms = 150
+    needed = max(1, round(quiet_s * 1000 / poll_ms))
     quiet = 0
     while time.time() < deadline:
         quiet = 0 if page.locator(busy).count() > 0 else quiet + 1
-        if quiet >= 6:
+        if quiet >= needed:
             page.wait_for_timeout(then_ms)
             return
-        page.wait_for_timeout(250)
+        page.wait_for_timeout(poll_ms)
     raise AssertionError("the app kept running for too long")

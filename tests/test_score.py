@@ -50,15 +50,23 @@ def scored(tmp_path_factory):
         if done >= 6:
             raise _Interrupt
 
+    import ray
+
     flush = run.FLUSH_ROWS
     run.FLUSH_ROWS = 1  # every batch becomes a part file, as a long run's flushes would
+    # both runs join one local Ray instance, as runs with `--address` join a cluster (the second
+    # run's workers are warm); the study test below starts and stops its own, as the CLI does
+    assert run.init_ray(None, 1)
     try:
         with pytest.raises(_Interrupt):
             run.score(root, "folder", models, out, workers=1, batch_size=2, progress=stop_after_six)
+        run.FLUSH_ROWS = flush
+        first = ScoreStore(out).done()
+        summary = run.score(root, "folder", models, out, workers=1, batch_size=2)
+        assert ray.is_initialized(), "a run that joined Ray leaves it running"
     finally:
         run.FLUSH_ROWS = flush
-    first = ScoreStore(out).done()
-    summary = run.score(root, "folder", models, out, workers=1, batch_size=2)
+        ray.shutdown()
     return root, out, first, summary, counts, models
 
 
@@ -194,8 +202,12 @@ def test_study_rows_per_film_and_breast_grouped_by_patient(tmp_path):
 
     if STUDY not in registry.names() or not registry.weights_available(registry.card(STUDY)):
         pytest.skip("the shipped study model is not in this checkout")
+    import ray
+
     out = tmp_path / "sample.parquet"
+    assert not ray.is_initialized()
     summary = run.score(None, "sample", [STUDY], out, workers=1, batch_size=4)
+    assert not ray.is_initialized(), "the run stops the local Ray instance it started"
     rows = pd.read_parquet(study_path(out))
     assert summary.study_rows == len(rows) == 8 + 4
     images, breasts = rows[rows["level"] == "image"], rows[rows["level"] == "breast"]
