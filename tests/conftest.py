@@ -75,8 +75,8 @@ def browser():
 
 # Longest files first (measured `--durations`, whole files), a file that trains beside one that
 # mostly waits (browsers, Ray's start): with `-n 2 --dist loadfile` each file runs whole on one
-# worker (its module fixtures once), and two smoke-training files side by side slow each other
-# ~2x (the Mini-DDSM train-command smoke: 60 s alone, 132 s beside the lesion smokes).
+# worker (its module fixtures once); two smoke-training files side by side still slow each other
+# (each has one core's share of threads, see `_share_the_cores`).
 LONGEST_FIRST = ["test_train_command.py", "test_browser.py", "test_lesion_models.py", "test_browser_load.py", "test_training.py", "test_score.py",
                  "test_direct_links.py", "test_pages.py", "test_browser_evaluate.py", "test_privacy.py", "test_serving_graphs.py",
                  "test_contract.py", "test_keras_torch.py", "test_study_pages.py", "test_session.py", "test_entry_navigation.py",
