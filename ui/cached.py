@@ -26,10 +26,6 @@ def _folder_stamp(root: str) -> tuple:
     """Changes whenever a model folder gains or updates a file (models arrive while the app runs).
     Looked at again after 2 s at most: a page run asks for the cards at every model's detail,
     and listing and stat-ing every model folder each time took ~0.15 s of a warm upload (py-spy)."""
-    return _list_stamp(root)
-
-
-def _list_stamp(root: str) -> tuple:
     p = Path(root)
     if not p.is_dir():
         return ()
